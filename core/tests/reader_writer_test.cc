@@ -1,0 +1,88 @@
+#include "core/fuse/reader_writer.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <string>
+
+#include "core/passthrough/scoped_fd.h"
+
+namespace pfs::fuse {
+namespace {
+
+TEST(ReaderTest, ReadsAcrossSegmentsAndRefusesShortReads) {
+  char a[] = "abc";
+  char b[] = "defgh";
+  std::array<iovec, 3> segs{iovec{a, 3}, iovec{nullptr, 0}, iovec{b, 5}};
+  Reader r(segs);
+  EXPECT_EQ(r.available(), 8u);
+  char out[6] = {};
+  ASSERT_TRUE(r.read_exact(out, 5));
+  EXPECT_EQ(std::string(out, 5), "abcde");
+  EXPECT_EQ(r.available(), 3u);
+  EXPECT_FALSE(r.read_exact(out, 4));
+  EXPECT_EQ(r.available(), 3u) << "a failed read consumes nothing";
+  ASSERT_TRUE(r.skip(1));
+  uint16_t v = 0;
+  ASSERT_TRUE(r.read_obj(v));
+  EXPECT_EQ(std::memcmp(&v, "gh", 2), 0);
+  EXPECT_EQ(r.available(), 0u);
+  EXPECT_FALSE(r.skip(1));
+}
+
+TEST(ReaderTest, TruncateLimitsTheView) {
+  char data[] = "0123456789";
+  Reader r(data, 10);
+  r.truncate(4);
+  char out[8];
+  EXPECT_FALSE(r.read_exact(out, 5));
+  EXPECT_TRUE(r.read_exact(out, 4));
+  EXPECT_EQ(r.available(), 0u);
+}
+
+TEST(WriterTest, WritesAcrossSegmentsPatchesAndRefusesOverflow) {
+  char a[4] = {}, b[4] = {};
+  std::array<iovec, 2> segs{iovec{a, 4}, iovec{b, 4}};
+  Writer w(segs);
+  ASSERT_TRUE(w.write("xyz12", 5));
+  EXPECT_FALSE(w.write("abcd", 4));
+  EXPECT_EQ(w.written(), 5u);
+  ASSERT_TRUE(w.write_zeros(3));
+  EXPECT_FALSE(w.write_zeros(1));
+  ASSERT_TRUE(w.patch(2, "ZZ", 2));
+  EXPECT_FALSE(w.patch(7, "ZZ", 2)) << "patch past the written bytes";
+  EXPECT_EQ(std::string(a, 4), "xyZZ");
+  EXPECT_EQ(b[0], '2');
+  EXPECT_EQ(b[3], '\0');
+}
+
+TEST(ZeroCopyTest, PreadvAndPwritevGoStraightToSegments) {
+  ScopedFd fd(::memfd_create("rw", MFD_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  char in1[] = "hello ", in2[] = "world";
+  std::array<iovec, 2> req{iovec{in1, 6}, iovec{in2, 5}};
+  Reader r(req);
+  auto wrote = r.write_to_fd(fd.get(), 100, 10);
+  ASSERT_TRUE(wrote.ok());
+  EXPECT_EQ(*wrote, 11u);
+  EXPECT_EQ(r.available(), 0u);
+
+  char o1[3] = {}, o2[20] = {};
+  std::array<iovec, 2> rep{iovec{o1, 3}, iovec{o2, 20}};
+  Writer w(rep);
+  auto got = w.read_from_fd(fd.get(), 8, 10);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, 8u);
+  EXPECT_EQ(std::string(o1, 3) + std::string(o2, 5), "hello wo");
+  auto eof = w.read_from_fd(fd.get(), 100, 1000);
+  ASSERT_TRUE(eof.ok());
+  EXPECT_EQ(*eof, 0u);
+  auto bad = w.read_from_fd(-1, 4, 0);
+  EXPECT_EQ(bad.error(), EBADF);
+}
+
+}  // namespace
+}  // namespace pfs::fuse
