@@ -73,8 +73,8 @@ Status FileSystem::readdir(const Context&, Inode, Handle, uint64_t, DirSink&) { 
 Status FileSystem::releasedir(const Context&, Inode, uint32_t, Handle) { return ENOSYS; }
 Status FileSystem::fsyncdir(const Context&, Inode, bool, Handle) { return ENOSYS; }
 Status FileSystem::access(const Context&, Inode, uint32_t) { return ENOSYS; }
-Result<CreateReply> FileSystem::create(const Context&, Inode, std::string_view, uint32_t,
-                                       uint32_t, uint32_t, std::string_view) {
+Result<CreateReply> FileSystem::create(const Context&, Inode, std::string_view, uint32_t, uint32_t,
+                                       uint32_t, std::string_view) {
   return Errno{ENOSYS};
 }
 Result<CreateReply> FileSystem::tmpfile(const Context&, Inode, uint32_t, uint32_t, uint32_t,

@@ -108,8 +108,8 @@ struct FileLock {
 };
 
 struct IoctlReply {
-  int32_t result = 0;    // the ioctl's return value
-  size_t out_size = 0;   // bytes placed in the out buffer
+  int32_t result = 0;   // the ioctl's return value
+  size_t out_size = 0;  // bytes placed in the out buffer
 };
 
 class FileSystem {
@@ -117,7 +117,10 @@ class FileSystem {
   virtual ~FileSystem() = default;
 
   // `capable` is what the client offers; return what to enable (a subset).
-  virtual Result<FsOptions> init(FsOptions capable) { (void)capable; return FsOptions{0}; }
+  virtual Result<FsOptions> init(FsOptions capable) {
+    (void)capable;
+    return FsOptions{0};
+  }
   virtual void destroy() {}
 
   virtual Result<Entry> lookup(const Context&, Inode parent, std::string_view name);
@@ -173,9 +176,8 @@ class FileSystem {
                                      uint32_t mode, uint32_t flags, uint32_t umask,
                                      std::string_view security_ctx);
   // An unnamed file in directory `parent` (O_TMPFILE).
-  virtual Result<CreateReply> tmpfile(const Context&, Inode parent, uint32_t mode,
-                                      uint32_t flags, uint32_t umask,
-                                      std::string_view security_ctx);
+  virtual Result<CreateReply> tmpfile(const Context&, Inode parent, uint32_t mode, uint32_t flags,
+                                      uint32_t umask, std::string_view security_ctx);
   // `in` holds in_size bytes of input; write the output into `out` (out_size bytes).
   virtual Result<IoctlReply> ioctl(const Context&, Inode inode, Handle handle, uint32_t flags,
                                    uint32_t cmd, uint64_t arg, std::span<const uint8_t> in,
@@ -185,9 +187,8 @@ class FileSystem {
   virtual Result<uint64_t> lseek(const Context&, Inode inode, Handle handle, uint64_t offset,
                                  uint32_t whence);
   virtual Result<size_t> copy_file_range(const Context&, Inode inode_in, Handle handle_in,
-                                         uint64_t offset_in, Inode inode_out,
-                                         Handle handle_out, uint64_t offset_out, uint64_t length,
-                                         uint64_t flags);
+                                         uint64_t offset_in, Inode inode_out, Handle handle_out,
+                                         uint64_t offset_out, uint64_t length, uint64_t flags);
   virtual Status syncfs(const Context&, Inode inode);
   virtual Result<FileLock> getlk(const Context&, Inode inode, Handle handle, uint64_t owner,
                                  const FileLock& lock);

@@ -72,7 +72,7 @@ bool Reader::read_exact(void* out, size_t len) {
   size_t seg = seg_, off = seg_off_;
   while (left > 0) {
     const size_t take = std::min(left, segs_[seg].iov_len - off);
-    std::memcpy(dst, static_cast<const char*>(segs_[seg].iov_base) + off, take);
+    if (take > 0) std::memcpy(dst, static_cast<const char*>(segs_[seg].iov_base) + off, take);
     dst += take;
     left -= take;
     ++seg;
@@ -145,7 +145,7 @@ bool Writer::write(const void* data, size_t len) {
   size_t seg = seg_, off = seg_off_;
   while (left > 0) {
     const size_t take = std::min(left, segs_[seg].iov_len - off);
-    std::memcpy(static_cast<char*>(segs_[seg].iov_base) + off, src, take);
+    if (take > 0) std::memcpy(static_cast<char*>(segs_[seg].iov_base) + off, src, take);
     src += take;
     left -= take;
     ++seg;
@@ -161,7 +161,7 @@ bool Writer::write_zeros(size_t len) {
   size_t seg = seg_, off = seg_off_;
   while (left > 0) {
     const size_t take = std::min(left, segs_[seg].iov_len - off);
-    std::memset(static_cast<char*>(segs_[seg].iov_base) + off, 0, take);
+    if (take > 0) std::memset(static_cast<char*>(segs_[seg].iov_base) + off, 0, take);
     left -= take;
     ++seg;
     off = 0;
@@ -181,7 +181,7 @@ bool Writer::patch(size_t offset, const void* data, size_t len) {
   }
   while (len > 0 && seg < nsegs_) {
     const size_t take = std::min(len, segs_[seg].iov_len - offset);
-    std::memcpy(static_cast<char*>(segs_[seg].iov_base) + offset, src, take);
+    if (take > 0) std::memcpy(static_cast<char*>(segs_[seg].iov_base) + offset, src, take);
     src += take;
     len -= take;
     ++seg;

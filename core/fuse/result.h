@@ -18,7 +18,8 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)), err_(0) {}  // NOLINT(google-explicit-constructor)
-  Result(Errno e) : value_(), err_(e.value > 0 ? e.value : EIO) {}  // NOLINT(google-explicit-constructor)
+  Result(Errno e)
+      : value_(), err_(e.value > 0 ? e.value : EIO) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return err_ == 0; }
   explicit operator bool() const { return ok(); }
