@@ -40,10 +40,16 @@ size_t direntplus_size(size_t namelen) { return FUSE_DIRENT_ALIGN(kDirentPlusHea
 bool DirentEncoder::add(const DirEntry& e) {
   if (!listable(e.name)) return true;  // skipped, not a reason to stop
   const size_t size = dirent_size(e.name.size());
-  if (size > budget_ - used_) return false;
+  if (size > budget_ - used_) {
+    full_ = true;
+    return false;
+  }
   std::array<uint8_t, kMaxRecord> rec;
   put_dirent(rec, 0, e);
-  if (!out_.write(rec.data(), size)) return false;
+  if (!out_.write(rec.data(), size)) {
+    full_ = true;
+    return false;
+  }
   used_ += size;
   ++entries_;
   return true;
@@ -52,7 +58,10 @@ bool DirentEncoder::add(const DirEntry& e) {
 bool DirentPlusEncoder::add(const DirEntry& e) {
   if (!listable(e.name)) return true;
   const size_t size = direntplus_size(e.name.size());
-  if (size > budget_ - used_) return false;
+  if (size > budget_ - used_) {
+    full_ = true;
+    return false;
+  }
 
   fuse_entry_out eo{};
   if (e.name != "." && e.name != ".." && check_entry_name(e.name) == 0) {
@@ -68,6 +77,7 @@ bool DirentPlusEncoder::add(const DirEntry& e) {
   put_dirent(rec, sizeof(eo), e);
   if (!out_.write(rec.data(), size)) {
     if (eo.nodeid != 0) fs_.forget(ctx_, eo.nodeid, 1);
+    full_ = true;
     return false;
   }
   used_ += size;

@@ -24,10 +24,13 @@ class DirentEncoder : public DirSink {
   bool add(const DirEntry& entry) override;
   size_t bytes() const { return used_; }
   size_t entries() const { return entries_; }
+  // An entry was refused for lack of room.
+  bool full() const { return full_; }
 
  private:
   Writer& out_;
   size_t budget_;
+  bool full_ = false;
   size_t used_ = 0;
   size_t entries_ = 0;
 };
@@ -47,10 +50,12 @@ class DirentPlusEncoder : public DirSink {
   bool add(const DirEntry& entry) override;
   size_t bytes() const { return used_; }
   size_t entries() const { return entries_; }
+  bool full() const { return full_; }
 
  private:
   Writer& out_;
   size_t budget_;
+  bool full_ = false;
   FileSystem& fs_;
   const Context& ctx_;
   Inode dir_;

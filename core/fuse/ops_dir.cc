@@ -27,15 +27,21 @@ size_t op_readdir(Call& c, bool plus) {
   const size_t budget = std::min<size_t>(r.size, c.out.available());
   Status s = 0;
   size_t entries = 0;
+  bool full = false;
   if (plus) {
     DirentPlusEncoder sink(c.out, budget, c.fs, c.ctx, c.nodeid());
     s = c.fs.readdir(c.ctx, c.nodeid(), r.fh, r.offset, sink);
     entries = sink.entries();
+    full = sink.full();
   } else {
     DirentEncoder sink(c.out, budget);
     s = c.fs.readdir(c.ctx, c.nodeid(), r.fh, r.offset, sink);
     entries = sink.entries();
+    full = sink.full();
   }
+  // Not even the next entry fits: an empty reply would read as the end of the
+  // directory, so answer as getdents(2) does.
+  if (s == 0 && entries == 0 && full) s = EINVAL;
   // An error after some entries were listed still returns them (the next READDIR
   // from the last offset reports the error); references taken stay with them.
   if (s != 0 && entries == 0) return c.fail_in_place(s);

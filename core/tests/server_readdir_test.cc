@@ -58,8 +58,12 @@ TEST_F(ServerReaddirTest, SizeLimitsTheEntriesAndOffsetsResume) {
   ents = r.dirents();
   ASSERT_EQ(ents->size(), 4u);
   EXPECT_EQ(ents->front().name, "a");
-  // Too small for even one entry: an empty, successful reply.
-  r = s_.run(req::readdir(1, 3, 0, 8));
+  // Too small for even the next entry: EINVAL, as getdents(2), not a silent end
+  // of the directory.
+  expect_error(s_.run(req::readdir(1, 3, 0, 8, test_ctx(4))), EINVAL, 4);
+  expect_error(s_.run(req::readdirplus(1, 3, 0, 100, test_ctx(5))), EINVAL, 5);
+  // At the end of the directory an empty reply is right.
+  r = s_.run(req::readdir(1, 3, 6, 8));
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r.payload.empty());
 }
@@ -110,7 +114,12 @@ TEST_F(ServerReaddirTest, DirentplusNeverLeaksAReference) {
   for (uint32_t size = 0; size <= full + 8; size += 4) {
     fs_.refs.clear();
     const Reply r = s_.run(req::readdirplus(1, 3, 0, size));
-    ASSERT_TRUE(r.ok());
+    if (!r.ok()) {
+      EXPECT_EQ(r.error(), EINVAL);
+      EXPECT_LT(size, direntplus_size(1));
+      EXPECT_EQ(outstanding_refs(), 0);
+      continue;
+    }
     auto ents = r.direntplus();
     ASSERT_TRUE(ents);
     EXPECT_LE(r.payload.size(), size);

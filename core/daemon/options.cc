@@ -1,0 +1,234 @@
+#include "core/daemon/options.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <sstream>
+
+namespace pfs::daemon {
+
+namespace {
+
+constexpr const char* kVersion = "pfsd 0.1.0 (pfs-workbench; FUSE 7.38)";
+
+std::optional<passthrough::CachePolicy> parse_cache(const std::string& s, double* timeout) {
+  // Timeouts as virtiofsd chooses them for each policy.
+  if (s == "never") {
+    *timeout = 0;
+    return passthrough::CachePolicy::kNever;
+  }
+  if (s == "metadata") {
+    *timeout = 86400;
+    return passthrough::CachePolicy::kNever;  // data uncached, metadata cached long
+  }
+  if (s == "auto") {
+    *timeout = 1;
+    return passthrough::CachePolicy::kAuto;
+  }
+  if (s == "always") {
+    *timeout = 86400;
+    return passthrough::CachePolicy::kAlways;
+  }
+  return std::nullopt;
+}
+
+std::optional<LogLevel> parse_level(const std::string& s) {
+  if (s == "error") return LogLevel::kError;
+  if (s == "warn") return LogLevel::kWarn;
+  if (s == "info") return LogLevel::kInfo;
+  if (s == "debug") return LogLevel::kDebug;
+  return std::nullopt;
+}
+
+fuse::Timeout to_timeout(double seconds) {
+  const double whole = std::floor(seconds);
+  return fuse::Timeout{static_cast<uint64_t>(whole),
+                       static_cast<uint32_t>((seconds - whole) * 1e9)};
+}
+
+// What the legacy "-o a=b,c" form sets; applied after the modern flags are read.
+struct Legacy {
+  std::optional<std::string> source, cache, log_level;
+  std::optional<bool> xattr, writeback, readonly;
+  std::optional<double> timeout;
+  std::optional<unsigned> threads;
+};
+
+std::string parse_legacy(const std::vector<std::string>& items, Legacy& l) {
+  for (const std::string& group : items) {
+    std::stringstream ss(group);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      if (item.empty()) continue;
+      const auto eq = item.find('=');
+      const std::string key = item.substr(0, eq);
+      const std::string val = eq == std::string::npos ? "" : item.substr(eq + 1);
+      try {
+        if (key == "source") {
+          l.source = val;
+        } else if (key == "cache") {
+          l.cache = val;
+        } else if (key == "log_level") {
+          l.log_level = val;
+        } else if (key == "xattr" || key == "no_xattr") {
+          l.xattr = key == "xattr";
+        } else if (key == "writeback" || key == "no_writeback") {
+          l.writeback = key == "writeback";
+        } else if (key == "readonly" || key == "ro") {
+          l.readonly = true;
+        } else if (key == "timeout") {
+          l.timeout = std::stod(val);
+        } else if (key == "thread_pool_size") {
+          l.threads = static_cast<unsigned>(std::stoul(val));
+        } else {
+          return "unknown -o option '" + key +
+                 "' (known: source, cache, xattr, no_xattr, writeback, no_writeback, readonly, "
+                 "timeout, thread_pool_size, log_level)";
+        }
+      } catch (const std::exception&) {
+        return "bad value in -o " + item;
+      }
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+ParseOutcome parse_options(int argc, char** argv, Options& out) {
+  CLI::App app{
+      "pfsd: serve a host directory through FUSE, as a port of crosvm's PassthroughFs.\n"
+      "Host mode mounts it with the kernel's own FUSE client:\n"
+      "  pfsd --shared-dir DIR --mount MOUNTPOINT\n"
+      "Stop it with Ctrl-C or SIGTERM: it unmounts (lazily when busy) and exits 0.",
+      "pfsd"};
+  std::string shared_dir, cache = "auto", level = "info";
+  bool xattr = true, no_xattr = false;
+  double entry_timeout = -1, attr_timeout = -1;
+  unsigned threads = out.threads;
+  std::vector<std::string> legacy;
+  bool version = false;
+
+  app.add_option("--shared-dir", shared_dir, "Directory to share")->type_name("DIR");
+  app.add_option("--mount", out.mountpoint, "Mount point on the host (host mode, /dev/fuse)")
+      ->type_name("MOUNTPOINT");
+  app.add_option("--cache", cache, "Cache policy: never|auto|always|metadata (default auto)")
+      ->type_name("POLICY");
+  app.add_flag("--writeback", out.fs.writeback, "Enable the kernel's writeback cache");
+  app.add_flag("--xattr", xattr, "Serve extended attributes (default)");
+  app.add_flag("--no-xattr", no_xattr, "Answer ENOSYS to every xattr request");
+  app.add_flag("--rewrite-security-xattrs", out.fs.rewrite_security_xattrs,
+               "Store security.* (but security.selinux) as user.virtiofs.security.*");
+  app.add_flag("--ascii-casefold", out.fs.ascii_casefold,
+               "Case-insensitive (ASCII) lookups when the exact name is missing");
+  app.add_option("--entry-timeout", entry_timeout,
+                 "Seconds the client may cache names (default: by cache policy)")
+      ->type_name("SECONDS");
+  app.add_option("--attr-timeout", attr_timeout,
+                 "Seconds the client may cache attributes (default: by cache policy)")
+      ->type_name("SECONDS");
+  app.add_flag("--readonly", out.fs.readonly, "Refuse every change with EROFS");
+  app.add_option("--thread-pool-size", threads, "Worker threads (default 4)")->type_name("N");
+  app.add_option("--log-level", level, "error|warn|info|debug (default info)")
+      ->type_name("LEVEL");
+  app.add_option("--record", out.record_dir,
+                 "Write every request received, raw, to a session file in DIR")
+      ->type_name("DIR");
+  app.add_flag("--default-permissions", out.default_permissions,
+               "Let the kernel check permissions from the file modes (mount option)");
+  app.add_option("-o", legacy, "Legacy virtiofsd options: source=DIR,cache=P,xattr,...")
+      ->type_name("OPTS");
+  app.add_flag("-V,--version", version, "Print the version and exit");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return {ParseOutcome::kExitOk, app.help()};
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    return {ParseOutcome::kExitError, "pfsd: " + what + " (see pfsd --help)"};
+  }
+  if (version) return {ParseOutcome::kExitOk, kVersion};
+
+  Legacy l;
+  if (std::string err = parse_legacy(legacy, l); !err.empty()) {
+    return {ParseOutcome::kExitError, "pfsd: " + err};
+  }
+  if (l.source) shared_dir = *l.source;
+  if (l.cache) cache = *l.cache;
+  if (l.log_level) level = *l.log_level;
+  if (l.xattr) no_xattr = !*l.xattr;
+  if (l.writeback) out.fs.writeback = *l.writeback;
+  if (l.readonly) out.fs.readonly = true;
+  if (l.timeout) entry_timeout = attr_timeout = *l.timeout;
+  if (l.threads) threads = *l.threads;
+
+  if (shared_dir.empty()) {
+    return {ParseOutcome::kExitError,
+            "pfsd: no shared directory: give --shared-dir DIR (or -o source=DIR)"};
+  }
+  if (out.mountpoint.empty()) {
+    return {ParseOutcome::kExitError,
+            "pfsd: nothing to serve on: give --mount MOUNTPOINT (host mode)"};
+  }
+  double policy_timeout = 1;
+  auto policy = parse_cache(cache, &policy_timeout);
+  if (!policy) {
+    return {ParseOutcome::kExitError,
+            "pfsd: --cache " + cache + ": use never, auto, always or metadata"};
+  }
+  auto lvl = parse_level(level);
+  if (!lvl) {
+    return {ParseOutcome::kExitError,
+            "pfsd: --log-level " + level + ": use error, warn, info or debug"};
+  }
+  for (double t : {entry_timeout, attr_timeout}) {
+    if (t != -1 && (!(t >= 0) || t > 1e9)) {
+      return {ParseOutcome::kExitError, "pfsd: timeouts are seconds from 0 to 1e9"};
+    }
+  }
+  if (threads == 0 || threads > 256) {
+    return {ParseOutcome::kExitError, "pfsd: --thread-pool-size must be from 1 to 256"};
+  }
+  out.fs.root_dir = shared_dir;
+  out.fs.cache_policy = *policy;
+  out.fs.xattr = !no_xattr;
+  out.fs.entry_timeout = to_timeout(entry_timeout >= 0 ? entry_timeout : policy_timeout);
+  out.fs.attr_timeout = to_timeout(attr_timeout >= 0 ? attr_timeout : policy_timeout);
+  out.threads = threads;
+  out.log_level = *lvl;
+  return {};
+}
+
+std::string validate_environment(const Options& opts) {
+  struct stat st {};
+  const std::string& dir = opts.fs.root_dir;
+  if (::stat(dir.c_str(), &st) != 0) {
+    return "pfsd: shared directory " + dir + ": " + std::strerror(errno) +
+           " (create it or fix --shared-dir)";
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return "pfsd: shared directory " + dir + " is not a directory (fix --shared-dir)";
+  }
+  if (::access(dir.c_str(), R_OK | X_OK) != 0) {
+    return "pfsd: shared directory " + dir + " is not readable: " + std::strerror(errno) +
+           " (check its permissions)";
+  }
+  if (::stat(opts.mountpoint.c_str(), &st) != 0 && errno != ENOTCONN) {
+    return "pfsd: mountpoint " + opts.mountpoint + ": " + std::strerror(errno) +
+           " (create it with mkdir -p)";
+  }
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) {
+    return std::string("pfsd: /dev/fuse: ") + std::strerror(errno) +
+           " (load the fuse module: modprobe fuse; in a container, pass --device /dev/fuse)";
+  }
+  return "";
+}
+
+}  // namespace pfs::daemon

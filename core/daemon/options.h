@@ -1,0 +1,36 @@
+// pfsd's command line, in the style of virtiofsd: parsing and validation only.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/daemon/log.h"
+#include "core/passthrough/config.h"
+#include "core/transport/devfuse/fuse_mount.h"
+
+namespace pfs::daemon {
+
+struct Options {
+  passthrough::Config fs;
+  std::string mountpoint;  // host mode
+  unsigned threads = 4;
+  LogLevel log_level = LogLevel::kInfo;
+  std::string record_dir;
+  bool default_permissions = false;
+  bool allow_other = true;
+};
+
+struct ParseOutcome {
+  enum Kind { kRun, kExitOk, kExitError } kind = kRun;
+  std::string message;  // help/version text, or the one-line error
+};
+
+// Parses argv into `out`. On --help/--version the text is in message (kExitOk);
+// on bad use, one line saying what is wrong and how to fix it (kExitError).
+ParseOutcome parse_options(int argc, char** argv, Options& out);
+
+// Checks what parsing cannot: the shared dir exists and is a readable directory,
+// the mountpoint exists, /dev/fuse is there. Returns the one-line error or "".
+std::string validate_environment(const Options& opts);
+
+}  // namespace pfs::daemon
