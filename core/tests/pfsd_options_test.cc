@@ -1,0 +1,115 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/daemon/options.h"
+
+namespace pfs::daemon {
+namespace {
+
+ParseOutcome parse(std::vector<std::string> args, Options& out) {
+  args.insert(args.begin(), "pfsd");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return parse_options(static_cast<int>(argv.size()), argv.data(), out);
+}
+
+TEST(PfsdOptionsTest, ModernFlags) {
+  Options o;
+  auto r = parse({"--shared-dir", "/srv", "--mount", "/mnt", "--cache", "always", "--writeback",
+                  "--no-xattr", "--rewrite-security-xattrs", "--ascii-casefold", "--readonly",
+                  "--thread-pool-size", "8", "--log-level", "debug", "--record", "/rec",
+                  "--entry-timeout", "2.5"},
+                 o);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_EQ(o.fs.root_dir, "/srv");
+  EXPECT_EQ(o.mountpoint, "/mnt");
+  EXPECT_EQ(o.fs.cache_policy, passthrough::CachePolicy::kAlways);
+  EXPECT_TRUE(o.fs.writeback);
+  EXPECT_FALSE(o.fs.xattr);
+  EXPECT_TRUE(o.fs.rewrite_security_xattrs);
+  EXPECT_TRUE(o.fs.ascii_casefold);
+  EXPECT_TRUE(o.fs.readonly);
+  EXPECT_EQ(o.threads, 8u);
+  EXPECT_EQ(o.log_level, LogLevel::kDebug);
+  EXPECT_EQ(o.record_dir, "/rec");
+  EXPECT_EQ(o.fs.entry_timeout.sec, 2u);
+  EXPECT_EQ(o.fs.entry_timeout.nsec, 500000000u);
+  EXPECT_EQ(o.fs.attr_timeout.sec, 86400u) << "attr timeout follows cache=always";
+}
+
+TEST(PfsdOptionsTest, CachePolicyChoosesVirtiofsdTimeouts) {
+  for (auto [name, policy, secs] :
+       {std::tuple{"never", passthrough::CachePolicy::kNever, 0u},
+        std::tuple{"auto", passthrough::CachePolicy::kAuto, 1u},
+        std::tuple{"always", passthrough::CachePolicy::kAlways, 86400u},
+        std::tuple{"metadata", passthrough::CachePolicy::kNever, 86400u}}) {
+    Options o;
+    ASSERT_EQ(parse({"--shared-dir", "/s", "--mount", "/m", "--cache", name}, o).kind,
+              ParseOutcome::kRun);
+    EXPECT_EQ(o.fs.cache_policy, policy) << name;
+    EXPECT_EQ(o.fs.entry_timeout.sec, secs) << name;
+    EXPECT_EQ(o.fs.attr_timeout.sec, secs) << name;
+  }
+}
+
+TEST(PfsdOptionsTest, LegacyDashOForm) {
+  Options o;
+  auto r = parse({"-o", "source=/data,cache=never,no_xattr,writeback", "-o", "timeout=3",
+                  "--mount", "/m"},
+                 o);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_EQ(o.fs.root_dir, "/data");
+  EXPECT_EQ(o.fs.cache_policy, passthrough::CachePolicy::kNever);
+  EXPECT_FALSE(o.fs.xattr);
+  EXPECT_TRUE(o.fs.writeback);
+  EXPECT_EQ(o.fs.entry_timeout.sec, 3u);
+}
+
+TEST(PfsdOptionsTest, BadUseIsOneClearLine) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--mount", "/m"}, "--shared-dir"},
+      {{"--shared-dir", "/s"}, "--mount"},
+      {{"--shared-dir", "/s", "--mount", "/m", "--cache", "sometimes"}, "never, auto"},
+      {{"--shared-dir", "/s", "--mount", "/m", "--log-level", "loud"}, "error, warn"},
+      {{"--shared-dir", "/s", "--mount", "/m", "--thread-pool-size", "0"}, "1 to 256"},
+      {{"--shared-dir", "/s", "--mount", "/m", "--entry-timeout", "-3"}, "timeouts"},
+      {{"--shared-dir", "/s", "--mount", "/m", "--bogus"}, "--bogus"},
+      {{"-o", "source=/s,frobnicate", "--mount", "/m"}, "frobnicate"},
+  };
+  for (const auto& [args, needle] : cases) {
+    Options o;
+    auto r = parse(args, o);
+    EXPECT_EQ(r.kind, ParseOutcome::kExitError) << needle;
+    EXPECT_NE(r.message.find(needle), std::string::npos) << r.message;
+    EXPECT_EQ(r.message.find('\n'), std::string::npos) << "one line: " << r.message;
+  }
+}
+
+TEST(PfsdOptionsTest, HelpAndVersionExitZero) {
+  Options o;
+  auto help = parse({"--help"}, o);
+  EXPECT_EQ(help.kind, ParseOutcome::kExitOk);
+  EXPECT_NE(help.message.find("--shared-dir"), std::string::npos);
+  auto version = parse({"--version"}, o);
+  EXPECT_EQ(version.kind, ParseOutcome::kExitOk);
+  EXPECT_NE(version.message.find("pfsd"), std::string::npos);
+}
+
+TEST(PfsdOptionsTest, EnvironmentChecksNameTheProblem) {
+  Options o;
+  o.fs.root_dir = "/nonexistent/pfsd-test";
+  o.mountpoint = "/tmp";
+  EXPECT_NE(validate_environment(o).find("shared directory"), std::string::npos);
+  o.fs.root_dir = "/etc/hostname";
+  EXPECT_NE(validate_environment(o).find("not a directory"), std::string::npos);
+  o.fs.root_dir = "/tmp";
+  o.mountpoint = "/nonexistent/mnt";
+  EXPECT_NE(validate_environment(o).find("mountpoint"), std::string::npos);
+  o.mountpoint = "/tmp";
+  EXPECT_EQ(validate_environment(o), "");
+}
+
+}  // namespace
+}  // namespace pfs::daemon
