@@ -38,9 +38,9 @@ void log(LogLevel level, const char* fmt, ...) {
   ::clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm {};
   ::gmtime_r(&ts.tv_sec, &tm);
-  int n = std::snprintf(line, sizeof line, "%02d:%02d:%02d.%03ld pfsd[%d] %s: ", tm.tm_hour,
-                        tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, static_cast<int>(::getpid()),
-                        name(level));
+  int n =
+      std::snprintf(line, sizeof line, "%02d:%02d:%02d.%03ld pfsd[%d] %s: ", tm.tm_hour, tm.tm_min,
+                    tm.tm_sec, ts.tv_nsec / 1000000, static_cast<int>(::getpid()), name(level));
   va_list ap;
   va_start(ap, fmt);
   if (n > 0 && static_cast<size_t>(n) < sizeof line) {

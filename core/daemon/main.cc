@@ -54,10 +54,10 @@ int run(const Options& opts) {
   sopts.on_bad_request = [](const fuse::BadRequest& b) {
     // Newer kernels probe opcodes we do not know (e.g. STATX) and stop after the
     // first ENOSYS: that is not a problem worth a warning.
-    log(b.error == ENOSYS ? LogLevel::kDebug : LogLevel::kWarn, "refused request opcode %u unique %llu node %llu: %.*s (errno %d)",
-        b.opcode, static_cast<unsigned long long>(b.unique),
-        static_cast<unsigned long long>(b.nodeid), static_cast<int>(b.reason.size()),
-        b.reason.data(), b.error);
+    log(b.error == ENOSYS ? LogLevel::kDebug : LogLevel::kWarn,
+        "refused request opcode %u unique %llu node %llu: %.*s (errno %d)", b.opcode,
+        static_cast<unsigned long long>(b.unique), static_cast<unsigned long long>(b.nodeid),
+        static_cast<int>(b.reason.size()), b.reason.data(), b.error);
   };
   fuse::Server server(**fs, sopts);
 
@@ -86,8 +86,7 @@ int run(const Options& opts) {
   }
 
   transport::devfuse::DevFuseSession session(server, mount->fd(), recorder.get());
-  if (Status s = session.start(opts.threads, [] { ::kill(::getpid(), kSessionEnded); });
-      s != kOk) {
+  if (Status s = session.start(opts.threads, [] { ::kill(::getpid(), kSessionEnded); }); s != kOk) {
     std::fprintf(stderr, "pfsd: cannot start workers: %s\n", std::strerror(s));
     return 1;
   }

@@ -135,8 +135,7 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
       ->type_name("SECONDS");
   app.add_flag("--readonly", out.fs.readonly, "Refuse every change with EROFS");
   app.add_option("--thread-pool-size", threads, "Worker threads (default 4)")->type_name("N");
-  app.add_option("--log-level", level, "error|warn|info|debug (default info)")
-      ->type_name("LEVEL");
+  app.add_option("--log-level", level, "error|warn|info|debug (default info)")->type_name("LEVEL");
   app.add_option("--record", out.record_dir,
                  "Write every request received, raw, to a session file in DIR")
       ->type_name("DIR");

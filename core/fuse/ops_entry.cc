@@ -184,8 +184,7 @@ size_t op_create(Call& c) {
     return c.bad(err, "bad CREATE name");
   }
   if (take_secctx(c, cur, secctx) != 0) return c.bad(EINVAL, "bad security context");
-  return reply_create(c,
-                      c.fs.create(c.ctx, c.nodeid(), name, ci.mode, ci.flags, ci.umask, secctx));
+  return reply_create(c, c.fs.create(c.ctx, c.nodeid(), name, ci.mode, ci.flags, ci.umask, secctx));
 }
 
 size_t op_tmpfile(Call& c) {

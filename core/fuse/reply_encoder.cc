@@ -86,9 +86,7 @@ fuse_file_lock to_file_lock(const FileLock& l) {
   return o;
 }
 
-FileLock from_file_lock(const fuse_file_lock& l) {
-  return FileLock{l.start, l.end, l.type, l.pid};
-}
+FileLock from_file_lock(const fuse_file_lock& l) { return FileLock{l.start, l.end, l.type, l.pid}; }
 
 int32_t wire_error(int err) {
   if (err <= 0 || err >= 512) err = EIO;

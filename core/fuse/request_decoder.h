@@ -12,12 +12,12 @@
 namespace pfs::fuse {
 
 // Linux limits the server enforces on what the client sends.
-inline constexpr size_t kNameMax = 255;           // NAME_MAX
-inline constexpr size_t kPathMax = 4096;          // PATH_MAX, including the NUL
-inline constexpr size_t kXattrNameMax = 255;      // XATTR_NAME_MAX
-inline constexpr size_t kXattrSizeMax = 65536;    // XATTR_SIZE_MAX
-inline constexpr size_t kXattrListMax = 65536;    // XATTR_LIST_MAX
-inline constexpr size_t kIoctlSizeMax = 65536;    // our own cap on ioctl in/out data
+inline constexpr size_t kNameMax = 255;         // NAME_MAX
+inline constexpr size_t kPathMax = 4096;        // PATH_MAX, including the NUL
+inline constexpr size_t kXattrNameMax = 255;    // XATTR_NAME_MAX
+inline constexpr size_t kXattrSizeMax = 65536;  // XATTR_SIZE_MAX
+inline constexpr size_t kXattrListMax = 65536;  // XATTR_LIST_MAX
+inline constexpr size_t kIoctlSizeMax = 65536;  // our own cap on ioctl in/out data
 
 // A forward-only view over body bytes. Every take checks the bytes that remain.
 class BodyCursor {

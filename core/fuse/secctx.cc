@@ -41,8 +41,8 @@ int parse_security_context(std::span<const uint8_t> region, std::string_view& ct
     if (!cur.take(eh)) return EINVAL;
     if (eh.size < sizeof(eh) || eh.size > region.size()) return EINVAL;
     if (eh.type <= FUSE_MAX_NR_SECCTX) {
-      const int err = parse_secctx_block(region.subspan(sizeof(eh), eh.size - sizeof(eh)),
-                                         eh.type, ctx);
+      const int err =
+          parse_secctx_block(region.subspan(sizeof(eh), eh.size - sizeof(eh)), eh.type, ctx);
       if (err != 0) return err;
     }
     region = region.subspan(eh.size);

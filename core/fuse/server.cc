@@ -94,7 +94,8 @@ Server::Server(FileSystem& fs, ServerOptions opts) : fs_(fs), opts_(std::move(op
 }
 
 void Server::report(const fuse_in_header& h, int error, std::string_view reason) const {
-  if (opts_.on_bad_request) opts_.on_bad_request(BadRequest{h.opcode, h.unique, h.nodeid, error, reason});
+  if (opts_.on_bad_request)
+    opts_.on_bad_request(BadRequest{h.opcode, h.unique, h.nodeid, error, reason});
 }
 
 size_t Server::handle(Reader& in, Writer& out) noexcept {
@@ -180,50 +181,94 @@ size_t Server::handle_unchecked(Reader& in, Writer& out) {
       flags_.store(0, std::memory_order_relaxed);
       return call.ok();
     }
-    case FUSE_LOOKUP: return detail::op_lookup(call);
-    case FUSE_FORGET: return detail::op_forget(call);
-    case FUSE_BATCH_FORGET: return detail::op_batch_forget(call);
-    case FUSE_INTERRUPT: return 0;  // requests are not interruptible; no reply
-    case FUSE_GETATTR: return detail::op_getattr(call);
-    case FUSE_SETATTR: return detail::op_setattr(call);
-    case FUSE_READLINK: return detail::op_readlink(call);
-    case FUSE_SYMLINK: return detail::op_symlink(call);
-    case FUSE_MKNOD: return detail::op_mknod(call);
-    case FUSE_MKDIR: return detail::op_mkdir(call);
-    case FUSE_UNLINK: return detail::op_unlink(call);
-    case FUSE_RMDIR: return detail::op_rmdir(call);
-    case FUSE_RENAME: return detail::op_rename(call);
-    case FUSE_RENAME2: return detail::op_rename2(call);
-    case FUSE_LINK: return detail::op_link(call);
-    case FUSE_OPEN: return detail::op_open(call);
-    case FUSE_READ: return detail::op_read(call);
-    case FUSE_STATFS: return detail::op_statfs(call);
-    case FUSE_RELEASE: return detail::op_release(call);
-    case FUSE_FSYNC: return detail::op_fsync(call);
-    case FUSE_SETXATTR: return detail::op_setxattr(call);
-    case FUSE_GETXATTR: return detail::op_getxattr(call);
-    case FUSE_LISTXATTR: return detail::op_listxattr(call);
-    case FUSE_REMOVEXATTR: return detail::op_removexattr(call);
-    case FUSE_FLUSH: return detail::op_flush(call);
-    case FUSE_OPENDIR: return detail::op_opendir(call);
-    case FUSE_READDIR: return detail::op_readdir(call, false);
-    case FUSE_READDIRPLUS: return detail::op_readdir(call, true);
-    case FUSE_RELEASEDIR: return detail::op_releasedir(call);
-    case FUSE_FSYNCDIR: return detail::op_fsyncdir(call);
-    case FUSE_GETLK: return detail::op_getlk(call);
-    case FUSE_SETLK: return detail::op_setlk(call, false);
-    case FUSE_SETLKW: return detail::op_setlk(call, true);
-    case FUSE_ACCESS: return detail::op_access(call);
-    case FUSE_CREATE: return detail::op_create(call);
-    case FUSE_TMPFILE: return detail::op_tmpfile(call);
-    case FUSE_BMAP: return detail::op_bmap(call);
-    case FUSE_IOCTL: return detail::op_ioctl(call);
-    case FUSE_POLL: return detail::op_poll(call);
-    case FUSE_FALLOCATE: return detail::op_fallocate(call);
-    case FUSE_LSEEK: return detail::op_lseek(call);
-    case FUSE_COPY_FILE_RANGE: return detail::op_copy_file_range(call);
-    case FUSE_SYNCFS: return detail::op_syncfs(call);
-    default: return call.bad(ENOSYS, "unknown opcode");
+    case FUSE_LOOKUP:
+      return detail::op_lookup(call);
+    case FUSE_FORGET:
+      return detail::op_forget(call);
+    case FUSE_BATCH_FORGET:
+      return detail::op_batch_forget(call);
+    case FUSE_INTERRUPT:
+      return 0;  // requests are not interruptible; no reply
+    case FUSE_GETATTR:
+      return detail::op_getattr(call);
+    case FUSE_SETATTR:
+      return detail::op_setattr(call);
+    case FUSE_READLINK:
+      return detail::op_readlink(call);
+    case FUSE_SYMLINK:
+      return detail::op_symlink(call);
+    case FUSE_MKNOD:
+      return detail::op_mknod(call);
+    case FUSE_MKDIR:
+      return detail::op_mkdir(call);
+    case FUSE_UNLINK:
+      return detail::op_unlink(call);
+    case FUSE_RMDIR:
+      return detail::op_rmdir(call);
+    case FUSE_RENAME:
+      return detail::op_rename(call);
+    case FUSE_RENAME2:
+      return detail::op_rename2(call);
+    case FUSE_LINK:
+      return detail::op_link(call);
+    case FUSE_OPEN:
+      return detail::op_open(call);
+    case FUSE_READ:
+      return detail::op_read(call);
+    case FUSE_STATFS:
+      return detail::op_statfs(call);
+    case FUSE_RELEASE:
+      return detail::op_release(call);
+    case FUSE_FSYNC:
+      return detail::op_fsync(call);
+    case FUSE_SETXATTR:
+      return detail::op_setxattr(call);
+    case FUSE_GETXATTR:
+      return detail::op_getxattr(call);
+    case FUSE_LISTXATTR:
+      return detail::op_listxattr(call);
+    case FUSE_REMOVEXATTR:
+      return detail::op_removexattr(call);
+    case FUSE_FLUSH:
+      return detail::op_flush(call);
+    case FUSE_OPENDIR:
+      return detail::op_opendir(call);
+    case FUSE_READDIR:
+      return detail::op_readdir(call, false);
+    case FUSE_READDIRPLUS:
+      return detail::op_readdir(call, true);
+    case FUSE_RELEASEDIR:
+      return detail::op_releasedir(call);
+    case FUSE_FSYNCDIR:
+      return detail::op_fsyncdir(call);
+    case FUSE_GETLK:
+      return detail::op_getlk(call);
+    case FUSE_SETLK:
+      return detail::op_setlk(call, false);
+    case FUSE_SETLKW:
+      return detail::op_setlk(call, true);
+    case FUSE_ACCESS:
+      return detail::op_access(call);
+    case FUSE_CREATE:
+      return detail::op_create(call);
+    case FUSE_TMPFILE:
+      return detail::op_tmpfile(call);
+    case FUSE_BMAP:
+      return detail::op_bmap(call);
+    case FUSE_IOCTL:
+      return detail::op_ioctl(call);
+    case FUSE_POLL:
+      return detail::op_poll(call);
+    case FUSE_FALLOCATE:
+      return detail::op_fallocate(call);
+    case FUSE_LSEEK:
+      return detail::op_lseek(call);
+    case FUSE_COPY_FILE_RANGE:
+      return detail::op_copy_file_range(call);
+    case FUSE_SYNCFS:
+      return detail::op_syncfs(call);
+    default:
+      return call.bad(ENOSYS, "unknown opcode");
   }
 }
 

@@ -27,7 +27,8 @@ size_t Call::error(int err) {
 }
 
 size_t Call::bad(int err, std::string_view reason) {
-  if (opts.on_bad_request) opts.on_bad_request(BadRequest{h.opcode, h.unique, h.nodeid, err, reason});
+  if (opts.on_bad_request)
+    opts.on_bad_request(BadRequest{h.opcode, h.unique, h.nodeid, err, reason});
   return error(err);
 }
 

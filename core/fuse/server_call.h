@@ -54,8 +54,7 @@ class Call {
   size_t ok(std::span<const uint8_t> a = {}, std::span<const uint8_t> b = {});
   template <class T>
   size_t ok_obj(const T& obj, std::span<const uint8_t> extra = {}) {
-    return ok(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&obj), sizeof(T)),
-              extra);
+    return ok(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&obj), sizeof(T)), extra);
   }
   size_t status(Status s) { return s == 0 ? ok() : error(s); }
 

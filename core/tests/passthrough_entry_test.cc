@@ -127,8 +127,7 @@ TEST_F(EntryTest, RenameAcrossDirectoriesAndRename2Flags) {
   EXPECT_FALSE(host_exists("a/x"));
   EXPECT_EQ(read_host_file("b/moved"), "X");
 
-  EXPECT_EQ(run(req::rename2(b.nodeid, "moved", b.nodeid, "y", RENAME_NOREPLACE)).error(),
-            EEXIST);
+  EXPECT_EQ(run(req::rename2(b.nodeid, "moved", b.nodeid, "y", RENAME_NOREPLACE)).error(), EEXIST);
   EXPECT_EQ(read_host_file("b/y"), "Y");
 
   ASSERT_TRUE(run(req::rename2(b.nodeid, "moved", b.nodeid, "y", RENAME_EXCHANGE)).ok());
@@ -204,8 +203,7 @@ TEST_F(EntryTest, CreateUsesCallerOwnershipAndReturnsAHandle) {
   fuse::Context ctx = mem::default_context();
   ctx.uid = 3000;
   ctx.gid = 3001;
-  auto r = run(req::create(fuse::kRootInode, "new", S_IFREG | 0666, O_WRONLY | O_CREAT, 0027,
-                           ctx));
+  auto r = run(req::create(fuse::kRootInode, "new", S_IFREG | 0666, O_WRONLY | O_CREAT, 0027, ctx));
   ASSERT_TRUE(r.ok()) << r.error();
   auto e = r.at<fuse_entry_out>(0);
   auto o = r.at<fuse_open_out>(sizeof(fuse_entry_out));
@@ -217,9 +215,9 @@ TEST_F(EntryTest, CreateUsesCallerOwnershipAndReturnsAHandle) {
   EXPECT_EQ(st->st_gid, 3001u);
   EXPECT_EQ(write_ok(e->nodeid, o->fh, 0, "abc"), 3u);
   EXPECT_EQ(read_host_file("new"), "abc");
-  EXPECT_EQ(run(req::create(fuse::kRootInode, "new", S_IFREG | 0600, O_RDWR | O_CREAT | O_EXCL))
-                .error(),
-            EEXIST);
+  EXPECT_EQ(
+      run(req::create(fuse::kRootInode, "new", S_IFREG | 0600, O_RDWR | O_CREAT | O_EXCL)).error(),
+      EEXIST);
   EXPECT_TRUE(run(req::release(e->nodeid, o->fh)).ok());
   EXPECT_EQ(fs_->handles().size(), 0u);
 }
@@ -261,9 +259,7 @@ TEST_F(EntryTest, NamesThatWouldEscapeAreRefused) {
 
 class CasefoldTest : public PassthroughTest {
  protected:
-  CasefoldTest() {
-    cfg_.ascii_casefold = true;
-  }
+  CasefoldTest() { cfg_.ascii_casefold = true; }
 };
 
 TEST_F(CasefoldTest, LookupIgnoresAsciiCaseOnlyWhenExactNameIsMissing) {

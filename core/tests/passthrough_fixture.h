@@ -117,9 +117,7 @@ class PassthroughTest : public ::testing::Test {
     return r.as<fuse_attr_out>().value_or(fuse_attr_out{});
   }
   uint64_t refcount(fuse::Inode inode) const { return fs_->inodes().refcount(inode); }
-  void expect_tables_consistent() const {
-    EXPECT_EQ(fs_->inodes().check_invariants(), "");
-  }
+  void expect_tables_consistent() const { EXPECT_EQ(fs_->inodes().check_invariants(), ""); }
 
   passthrough::Config cfg_;
   bool start_in_setup_ = true;

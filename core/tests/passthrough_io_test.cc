@@ -1,8 +1,8 @@
 // End-to-end: open handles, data I/O, attributes and directory listing, through
 // encoded requests, checked against the host directory.
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -177,8 +177,7 @@ TEST_F(IoTest, AccessFollowsTheSeedRule) {
   EXPECT_EQ(run(req::access(e.nodeid, W_OK, as(2000, 100))).error(), EACCES);
   EXPECT_EQ(run(req::access(e.nodeid, R_OK, as(2000, 200))).error(), EACCES) << "other";
   EXPECT_TRUE(run(req::access(e.nodeid, R_OK | W_OK, as(0, 0))).ok()) << "root reads/writes";
-  EXPECT_EQ(run(req::access(e.nodeid, X_OK, as(0, 0))).error(), EACCES)
-      << "root needs some x bit";
+  EXPECT_EQ(run(req::access(e.nodeid, X_OK, as(0, 0))).error(), EACCES) << "root needs some x bit";
   ASSERT_EQ(::chmod(host("f").c_str(), 0641), 0);
   EXPECT_TRUE(run(req::access(e.nodeid, X_OK, as(0, 0))).ok());
 }
@@ -226,8 +225,8 @@ std::vector<mem::Dirent> read_all(mem::Session& session, fuse::Inode dir, fuse::
   std::vector<mem::Dirent> all;
   uint64_t off = 0;
   for (*calls = 0; *calls < 100000; ++*calls) {
-    auto r = session.run(plus ? req::readdirplus(dir, fh, off, size)
-                                  : req::readdir(dir, fh, off, size));
+    auto r =
+        session.run(plus ? req::readdirplus(dir, fh, off, size) : req::readdir(dir, fh, off, size));
     EXPECT_TRUE(r.ok()) << r.error();
     if (!r.ok()) break;
     std::vector<mem::Dirent> got;

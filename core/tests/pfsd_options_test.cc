@@ -17,11 +17,11 @@ ParseOutcome parse(std::vector<std::string> args, Options& out) {
 
 TEST(PfsdOptionsTest, ModernFlags) {
   Options o;
-  auto r = parse({"--shared-dir", "/srv", "--mount", "/mnt", "--cache", "always", "--writeback",
-                  "--no-xattr", "--rewrite-security-xattrs", "--ascii-casefold", "--readonly",
-                  "--thread-pool-size", "8", "--log-level", "debug", "--record", "/rec",
-                  "--entry-timeout", "2.5"},
-                 o);
+  auto r = parse(
+      {"--shared-dir", "/srv", "--mount", "/mnt", "--cache", "always", "--writeback", "--no-xattr",
+       "--rewrite-security-xattrs", "--ascii-casefold", "--readonly", "--thread-pool-size", "8",
+       "--log-level", "debug", "--record", "/rec", "--entry-timeout", "2.5"},
+      o);
   ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
   EXPECT_EQ(o.fs.root_dir, "/srv");
   EXPECT_EQ(o.mountpoint, "/mnt");
@@ -56,9 +56,8 @@ TEST(PfsdOptionsTest, CachePolicyChoosesVirtiofsdTimeouts) {
 
 TEST(PfsdOptionsTest, LegacyDashOForm) {
   Options o;
-  auto r = parse({"-o", "source=/data,cache=never,no_xattr,writeback", "-o", "timeout=3",
-                  "--mount", "/m"},
-                 o);
+  auto r = parse(
+      {"-o", "source=/data,cache=never,no_xattr,writeback", "-o", "timeout=3", "--mount", "/m"}, o);
   ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
   EXPECT_EQ(o.fs.root_dir, "/data");
   EXPECT_EQ(o.fs.cache_policy, passthrough::CachePolicy::kNever);

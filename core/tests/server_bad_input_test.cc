@@ -52,15 +52,18 @@ TEST_F(ServerBadInputTest, RequestLargerThanTheBuffer) {
 }
 
 TEST_F(ServerBadInputTest, PayloadShorterThanTheOpcodeStruct) {
-  const uint32_t ops[] = {FUSE_GETATTR, FUSE_SETATTR,  FUSE_MKNOD,    FUSE_MKDIR,
-                          FUSE_RENAME,  FUSE_RENAME2,  FUSE_LINK,     FUSE_OPEN,
-                          FUSE_READ,    FUSE_WRITE,    FUSE_RELEASE,  FUSE_FSYNC,
-                          FUSE_SETXATTR, FUSE_GETXATTR, FUSE_LISTXATTR, FUSE_FLUSH,
-                          FUSE_OPENDIR, FUSE_READDIR,  FUSE_READDIRPLUS, FUSE_RELEASEDIR,
-                          FUSE_FSYNCDIR, FUSE_GETLK,   FUSE_SETLK,    FUSE_SETLKW,
-                          FUSE_ACCESS,  FUSE_CREATE,   FUSE_TMPFILE,  FUSE_BMAP,
-                          FUSE_IOCTL,   FUSE_POLL,     FUSE_FALLOCATE, FUSE_LSEEK,
-                          FUSE_COPY_FILE_RANGE, FUSE_SYNCFS};
+  const uint32_t ops[] = {FUSE_GETATTR,     FUSE_SETATTR,    FUSE_MKNOD,
+                          FUSE_MKDIR,       FUSE_RENAME,     FUSE_RENAME2,
+                          FUSE_LINK,        FUSE_OPEN,       FUSE_READ,
+                          FUSE_WRITE,       FUSE_RELEASE,    FUSE_FSYNC,
+                          FUSE_SETXATTR,    FUSE_GETXATTR,   FUSE_LISTXATTR,
+                          FUSE_FLUSH,       FUSE_OPENDIR,    FUSE_READDIR,
+                          FUSE_READDIRPLUS, FUSE_RELEASEDIR, FUSE_FSYNCDIR,
+                          FUSE_GETLK,       FUSE_SETLK,      FUSE_SETLKW,
+                          FUSE_ACCESS,      FUSE_CREATE,     FUSE_TMPFILE,
+                          FUSE_BMAP,        FUSE_IOCTL,      FUSE_POLL,
+                          FUSE_FALLOCATE,   FUSE_LSEEK,      FUSE_COPY_FILE_RANGE,
+                          FUSE_SYNCFS};
   uint64_t unique = 100;
   for (uint32_t op : ops) {
     SCOPED_TRACE(op);
@@ -76,8 +79,8 @@ TEST_F(ServerBadInputTest, ShortNoReplyOpcodesAreDroppedSilently) {
   EXPECT_FALSE(s_.run(RequestBuilder(FUSE_BATCH_FORGET, 1).raw("12").finish()).replied);
   EXPECT_FALSE(s_.run(RequestBuilder(FUSE_INTERRUPT, 1).finish()).replied);
   // A malformed header on a no-reply opcode stays silent too.
-  EXPECT_FALSE(s_.run(RequestBuilder(FUSE_FORGET, 1).obj(uint64_t{1}).force_len(100).finish())
-                   .replied);
+  EXPECT_FALSE(
+      s_.run(RequestBuilder(FUSE_FORGET, 1).obj(uint64_t{1}).force_len(100).finish()).replied);
   EXPECT_TRUE(fs_.calls.empty());
 }
 
@@ -104,17 +107,19 @@ TEST_F(ServerBadInputTest, NameWithoutNul) {
 TEST_F(ServerBadInputTest, NulInsideTheNameExtent) {
   expect_error(s_.run(RequestBuilder(FUSE_LOOKUP, 1, test_ctx(2)).str("ab").str("cd").finish()),
                EINVAL, 2);
-  expect_error(
-      s_.run(RequestBuilder(FUSE_MKDIR, 1, test_ctx(3)).obj(fuse_mkdir_in{0755, 0}).raw(
-                 std::string_view("a\0b\0", 4)).finish()),
-      EINVAL, 3);
+  expect_error(s_.run(RequestBuilder(FUSE_MKDIR, 1, test_ctx(3))
+                          .obj(fuse_mkdir_in{0755, 0})
+                          .raw(std::string_view("a\0b\0", 4))
+                          .finish()),
+               EINVAL, 3);
   expect_error(s_.run(RequestBuilder(FUSE_SYMLINK, 1, test_ctx(4))
                           .str("l")
                           .raw(std::string_view("t\0x\0", 4))
                           .finish()),
                EINVAL, 4);
-  expect_error(s_.run(RequestBuilder(FUSE_REMOVEXATTR, 1, test_ctx(5)).str("user.a").str("b").finish()),
-               EINVAL, 5);
+  expect_error(
+      s_.run(RequestBuilder(FUSE_REMOVEXATTR, 1, test_ctx(5)).str("user.a").str("b").finish()),
+      EINVAL, 5);
   EXPECT_TRUE(fs_.calls.empty());
 }
 
@@ -182,8 +187,8 @@ TEST_F(ServerBadInputTest, XattrNameAndValueLimits) {
                           .raw("short")
                           .finish()),
                EINVAL, 7);
-  EXPECT_TRUE(s_.run(req::setxattr(1, "user." + std::string(250, 'x'), std::string(65536, 'v')))
-                  .ok());
+  EXPECT_TRUE(
+      s_.run(req::setxattr(1, "user." + std::string(250, 'x'), std::string(65536, 'v'))).ok());
   EXPECT_EQ(fs_.calls.size(), 1u);
 }
 
@@ -201,9 +206,8 @@ TEST_F(ServerBadInputTest, WriteSizeMismatch) {
   fuse_write_in w{};
   w.fh = 1;
   w.size = 100;
-  expect_error(
-      s_.run(RequestBuilder(FUSE_WRITE, 5, test_ctx(2)).obj(w).raw("only ten!!").finish()),
-      EINVAL, 2);
+  expect_error(s_.run(RequestBuilder(FUSE_WRITE, 5, test_ctx(2)).obj(w).raw("only ten!!").finish()),
+               EINVAL, 2);
   w.size = (1u << 20) + 1;
   expect_error(s_.run(RequestBuilder(FUSE_WRITE, 5, test_ctx(3)).obj(w).raw("x").finish()), ENOMEM,
                3);
@@ -244,11 +248,10 @@ TEST_F(ServerBadInputTest, IoctlChecks) {
 }
 
 TEST_F(ServerBadInputTest, ExtensionLengthBeyondTheRequest) {
-  expect_error(s_.run(RequestBuilder(FUSE_LOOKUP, 1, test_ctx(2))
-                          .str("abc")
-                          .force_total_extlen(100)
-                          .finish()),
-               EINVAL, 2);
+  expect_error(
+      s_.run(
+          RequestBuilder(FUSE_LOOKUP, 1, test_ctx(2)).str("abc").force_total_extlen(100).finish()),
+      EINVAL, 2);
   fuse_write_in w{};
   w.size = 0;
   expect_error(s_.run(RequestBuilder(FUSE_WRITE, 5, test_ctx(3))
@@ -262,8 +265,7 @@ TEST_F(ServerBadInputTest, ExtensionLengthBeyondTheRequest) {
 
 TEST_F(ServerBadInputTest, UnknownInodesAndHandlesPassThrough) {
   fs_.fail = EBADF;
-  expect_error(s_.run(req::read(0xdeadbeef, 0xffffffffffffffff, 0, 10, 0, test_ctx(2))), EBADF,
-               2);
+  expect_error(s_.run(req::read(0xdeadbeef, 0xffffffffffffffff, 0, 10, 0, test_ctx(2))), EBADF, 2);
   EXPECT_EQ(fs_.last(), "read 3735928559 18446744073709551615 10 0 0");
   expect_error(s_.run(req::getattr(0, std::nullopt, test_ctx(3))), EBADF, 3);
   EXPECT_EQ(fs_.last(), "getattr 0 none");

@@ -77,15 +77,13 @@ TEST_F(ServerInitTest, NewerMajorGetsVersionOnlyReplyAndRetryWorks) {
 }
 
 TEST_F(ServerInitTest, OldMinorIsEproto) {
-  expect_error(s_.run(req::init(kLinuxInitFlags, 7, 26, 0, test_ctx(3))), EPROTO,
-                              3);
+  expect_error(s_.run(req::init(kLinuxInitFlags, 7, 26, 0, test_ctx(3))), EPROTO, 3);
   EXPECT_TRUE(s_.run(req::init(kLinuxInitFlags, 7, 27)).ok());
 }
 
 TEST_F(ServerInitTest, FsInitErrorIsReplied) {
   fs_.init_error = EACCES;
-  expect_error(s_.run(req::init(kLinuxInitFlags, 7, 38, 0, test_ctx(4))), EACCES,
-                              4);
+  expect_error(s_.run(req::init(kLinuxInitFlags, 7, 38, 0, test_ctx(4))), EACCES, 4);
   EXPECT_FALSE(server_.initialized());
   fs_.init_error = 0;
   EXPECT_TRUE(s_.init().ok());
@@ -107,11 +105,11 @@ TEST_F(ServerInitTest, SecondInitIsEio) {
 
 TEST_F(ServerInitTest, ShortInitBodies) {
   // Only major/minor present: not enough for 7.x.
-  expect_error(
-      s_.run(RequestBuilder(FUSE_INIT, 0, test_ctx(8)).obj(uint64_t{7 | (uint64_t{38} << 32)}).finish()),
-      EINVAL, 8);
-  expect_error(s_.run(RequestBuilder(FUSE_INIT, 0, test_ctx(9)).finish()), EINVAL,
-                              9);
+  expect_error(s_.run(RequestBuilder(FUSE_INIT, 0, test_ctx(8))
+                          .obj(uint64_t{7 | (uint64_t{38} << 32)})
+                          .finish()),
+               EINVAL, 8);
+  expect_error(s_.run(RequestBuilder(FUSE_INIT, 0, test_ctx(9)).finish()), EINVAL, 9);
   // The pre-7.36 16-byte body is fine.
   const uint32_t v1[4] = {7, 31, 4096, FUSE_ASYNC_READ};
   const Reply r = s_.run(RequestBuilder(FUSE_INIT, 0).obj(v1).finish());

@@ -365,8 +365,7 @@ TEST_F(ServerOpsTest, DestroyThenInitAgain) {
 TEST_F(ServerOpsTest, UnknownAndUnsupportedOpcodesGetEnosys) {
   for (uint32_t op : {7u, 19u, uint32_t{FUSE_SETUPMAPPING}, uint32_t{FUSE_REMOVEMAPPING},
                       uint32_t{FUSE_NOTIFY_REPLY}, 52u, 4096u, 0xffffffffu}) {
-    expect_error(s_.run(RequestBuilder(op, 1, test_ctx(op)).raw("xxxxxxxx").finish()), ENOSYS,
-                 op);
+    expect_error(s_.run(RequestBuilder(op, 1, test_ctx(op)).raw("xxxxxxxx").finish()), ENOSYS, op);
   }
   EXPECT_TRUE(fs_.calls.empty());
   expect_still_serving();

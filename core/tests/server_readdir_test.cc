@@ -15,7 +15,7 @@ class ServerReaddirTest : public ServerFixture {
  protected:
   void SetUp() override {
     ServerFixture::SetUp();
-    fs_.dir = {{".", 1, 1, DT_DIR},      {"..", 1, 2, DT_DIR},      {"a", 10, 3, DT_REG},
+    fs_.dir = {{".", 1, 1, DT_DIR},        {"..", 1, 2, DT_DIR},        {"a", 10, 3, DT_REG},
                {"bcdefgh", 11, 4, DT_REG}, {"exactly8", 12, 5, DT_LNK}, {"z", 13, 6, DT_DIR}};
   }
   int64_t outstanding_refs() const {
@@ -77,8 +77,11 @@ TEST_F(ServerReaddirTest, ErrorsOnlyWhenNothingWasListed) {
 }
 
 TEST_F(ServerReaddirTest, InvalidNamesFromTheFsAreSkipped) {
-  fs_.dir = {{"ok", 1, 1, DT_REG}, {"", 2, 2, DT_REG}, {"a/b", 3, 3, DT_REG},
-             {std::string(256, 'x'), 4, 4, DT_REG}, {"fine", 5, 5, DT_REG}};
+  fs_.dir = {{"ok", 1, 1, DT_REG},
+             {"", 2, 2, DT_REG},
+             {"a/b", 3, 3, DT_REG},
+             {std::string(256, 'x'), 4, 4, DT_REG},
+             {"fine", 5, 5, DT_REG}};
   const Reply r = s_.run(req::readdir(1, 3, 0, 4096));
   auto ents = r.dirents();
   ASSERT_TRUE(ents);
@@ -167,26 +170,48 @@ TEST_F(ServerSecctxTest, ExtensionCarriesTheSelinuxContext) {
   fs_.init_want = FUSE_SECURITY_CTX;
   ASSERT_TRUE(s_.init().ok());
   ASSERT_TRUE(server_.negotiated_flags() & FUSE_SECURITY_CTX);
-  const Bytes ctx = secctx_block("security.selinux", std::string("system_u:object_r:tmp_t:s0\0", 27));
-  Reply r = s_.run(RequestBuilder(FUSE_MKDIR, 1).obj(fuse_mkdir_in{0755, 022}).str("d").extension(ctx).finish());
+  const Bytes ctx =
+      secctx_block("security.selinux", std::string("system_u:object_r:tmp_t:s0\0", 27));
+  Reply r = s_.run(
+      RequestBuilder(FUSE_MKDIR, 1).obj(fuse_mkdir_in{0755, 022}).str("d").extension(ctx).finish());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fs_.last(), "mkdir 1 d 493 18 [system_u:object_r:tmp_t:s0]");
-  r = s_.run(RequestBuilder(FUSE_CREATE, 1).obj(fuse_create_in{0, 0644, 0, 0}).str("f").extension(ctx).finish());
+  r = s_.run(RequestBuilder(FUSE_CREATE, 1)
+                 .obj(fuse_create_in{0, 0644, 0, 0})
+                 .str("f")
+                 .extension(ctx)
+                 .finish());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fs_.last(), "create 1 f 420 0 0 [system_u:object_r:tmp_t:s0]");
   r = s_.run(RequestBuilder(FUSE_SYMLINK, 1).str("l").str("t").extension(ctx).finish());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fs_.last(), "symlink t 1 l [system_u:object_r:tmp_t:s0]");
-  r = s_.run(RequestBuilder(FUSE_MKNOD, 1).obj(fuse_mknod_in{S_IFIFO | 0600, 0, 0, 0}).str("p").extension(ctx).finish());
+  r = s_.run(RequestBuilder(FUSE_MKNOD, 1)
+                 .obj(fuse_mknod_in{S_IFIFO | 0600, 0, 0, 0})
+                 .str("p")
+                 .extension(ctx)
+                 .finish());
   ASSERT_TRUE(r.ok());
-  r = s_.run(RequestBuilder(FUSE_TMPFILE, 1).obj(fuse_create_in{0, 0600, 0, 0}).str("/").extension(ctx).finish());
+  r = s_.run(RequestBuilder(FUSE_TMPFILE, 1)
+                 .obj(fuse_create_in{0, 0600, 0, 0})
+                 .str("/")
+                 .extension(ctx)
+                 .finish());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fs_.last(), "tmpfile 1 384 0 0 [system_u:object_r:tmp_t:s0]");
   // An empty header (no LSM context), and another LSM's name: no context.
-  r = s_.run(RequestBuilder(FUSE_MKDIR, 1).obj(fuse_mkdir_in{0755, 0}).str("e").extension(secctx_block("", "")).finish());
+  r = s_.run(RequestBuilder(FUSE_MKDIR, 1)
+                 .obj(fuse_mkdir_in{0755, 0})
+                 .str("e")
+                 .extension(secctx_block("", ""))
+                 .finish());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fs_.last(), "mkdir 1 e 493 0 []");
-  r = s_.run(RequestBuilder(FUSE_MKDIR, 1).obj(fuse_mkdir_in{0755, 0}).str("s").extension(secctx_block("security.smack", "x")).finish());
+  r = s_.run(RequestBuilder(FUSE_MKDIR, 1)
+                 .obj(fuse_mkdir_in{0755, 0})
+                 .str("s")
+                 .extension(secctx_block("security.smack", "x"))
+                 .finish());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fs_.last(), "mkdir 1 s 493 0 []");
   EXPECT_TRUE(fs_.names_terminated);
@@ -200,22 +225,43 @@ TEST_F(ServerSecctxTest, MalformedContextsAreEinval) {
   // Context size beyond the block.
   Bytes bad = ctx;
   bad[8] = 200;
-  expect_error(s_.run(RequestBuilder(FUSE_MKDIR, 1, test_ctx(2)).obj(fuse_mkdir_in{0755, 0}).str("d").extension(bad).finish()), EINVAL, 2);
+  expect_error(s_.run(RequestBuilder(FUSE_MKDIR, 1, test_ctx(2))
+                          .obj(fuse_mkdir_in{0755, 0})
+                          .str("d")
+                          .extension(bad)
+                          .finish()),
+               EINVAL, 2);
   // Header size beyond the area.
   bad = ctx;
   bad[0] = 0xf0;
-  expect_error(s_.run(RequestBuilder(FUSE_MKDIR, 1, test_ctx(3)).obj(fuse_mkdir_in{0755, 0}).str("d").extension(bad).finish()), EINVAL, 3);
+  expect_error(s_.run(RequestBuilder(FUSE_MKDIR, 1, test_ctx(3))
+                          .obj(fuse_mkdir_in{0755, 0})
+                          .str("d")
+                          .extension(bad)
+                          .finish()),
+               EINVAL, 3);
   // Header size below its own size.
   bad = ctx;
   bad[0] = 4;
-  expect_error(s_.run(RequestBuilder(FUSE_MKDIR, 1, test_ctx(4)).obj(fuse_mkdir_in{0755, 0}).str("d").extension(bad).finish()), EINVAL, 4);
+  expect_error(s_.run(RequestBuilder(FUSE_MKDIR, 1, test_ctx(4))
+                          .obj(fuse_mkdir_in{0755, 0})
+                          .str("d")
+                          .extension(bad)
+                          .finish()),
+               EINVAL, 4);
   // Name without NUL inside the block.
   const fuse_secctx_header hdr{24, 1};
   const fuse_secctx sc{0, 0};
   bad.assign(reinterpret_cast<const uint8_t*>(&hdr), reinterpret_cast<const uint8_t*>(&hdr) + 8);
-  bad.insert(bad.end(), reinterpret_cast<const uint8_t*>(&sc), reinterpret_cast<const uint8_t*>(&sc) + 8);
+  bad.insert(bad.end(), reinterpret_cast<const uint8_t*>(&sc),
+             reinterpret_cast<const uint8_t*>(&sc) + 8);
   bad.insert(bad.end(), 8, 'n');
-  expect_error(s_.run(RequestBuilder(FUSE_MKDIR, 1, test_ctx(5)).obj(fuse_mkdir_in{0755, 0}).str("d").extension(bad).finish()), EINVAL, 5);
+  expect_error(s_.run(RequestBuilder(FUSE_MKDIR, 1, test_ctx(5))
+                          .obj(fuse_mkdir_in{0755, 0})
+                          .str("d")
+                          .extension(bad)
+                          .finish()),
+               EINVAL, 5);
   EXPECT_TRUE(fs_.calls.empty());
   EXPECT_TRUE(s_.run(req::mkdir(1, "ok", 0755)).ok());
 }
@@ -224,7 +270,8 @@ TEST_F(ServerSecctxTest, LegacyLayoutBefore738FollowsTheName) {
   fs_.init_want = FUSE_SECURITY_CTX;
   ASSERT_TRUE(s_.init(transport::memory::kLinuxInitFlags, 36).ok());
   const Bytes ctx = secctx_block("security.selinux", "u:r:t:s0");
-  const Reply r = s_.run(RequestBuilder(FUSE_MKDIR, 1).obj(fuse_mkdir_in{0755, 0}).str("d").raw(ctx).finish());
+  const Reply r =
+      s_.run(RequestBuilder(FUSE_MKDIR, 1).obj(fuse_mkdir_in{0755, 0}).str("d").raw(ctx).finish());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fs_.last(), "mkdir 1 d 493 0 [u:r:t:s0]");
 }
@@ -232,7 +279,11 @@ TEST_F(ServerSecctxTest, LegacyLayoutBefore738FollowsTheName) {
 TEST_F(ServerSecctxTest, WithoutTheFlagExtensionsAreIgnored) {
   ASSERT_TRUE(s_.init().ok());
   ASSERT_FALSE(server_.negotiated_flags() & FUSE_SECURITY_CTX);
-  const Reply r = s_.run(RequestBuilder(FUSE_MKDIR, 1).obj(fuse_mkdir_in{0755, 0}).str("d").extension(secctx_block("security.selinux", "x")).finish());
+  const Reply r = s_.run(RequestBuilder(FUSE_MKDIR, 1)
+                             .obj(fuse_mkdir_in{0755, 0})
+                             .str("d")
+                             .extension(secctx_block("security.selinux", "x"))
+                             .finish());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fs_.last(), "mkdir 1 d 493 0 []");
 }

@@ -145,8 +145,8 @@ class RecordingFs : public FileSystem {
     return attr;
   }
   Result<AttrReply> setattr(const Context& c, Inode inode, const SetattrRequest& r) override {
-    rec(c, "setattr", inode, r.valid, r.mode, r.uid, r.gid, r.size, r.atime, r.atimensec,
-        r.mtime, r.mtimensec, r.handle ? std::to_string(*r.handle) : "none");
+    rec(c, "setattr", inode, r.valid, r.mode, r.uid, r.gid, r.size, r.atime, r.atimensec, r.mtime,
+        r.mtimensec, r.handle ? std::to_string(*r.handle) : "none");
     if (fail) return Errno{fail};
     return attr;
   }
@@ -288,9 +288,8 @@ class RecordingFs : public FileSystem {
     rec(c, "access", inode, mask);
     return fail;
   }
-  Result<CreateReply> create(const Context& c, Inode parent, std::string_view name,
-                             uint32_t mode, uint32_t flags, uint32_t umask,
-                             std::string_view secctx) override {
+  Result<CreateReply> create(const Context& c, Inode parent, std::string_view name, uint32_t mode,
+                             uint32_t flags, uint32_t umask, std::string_view secctx) override {
     rec(c, "create", parent, n(name), mode, flags, umask, "[" + std::string(secctx) + "]");
     if (fail) return Errno{fail};
     return CreateReply{entry, open_reply};

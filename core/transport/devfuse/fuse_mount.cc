@@ -72,8 +72,9 @@ Result<FuseMount> FuseMount::mount(const MountOptions& opts, std::string* why) {
   // rootmode is octal in the kernel's parser.
   char rootmode[32];
   std::snprintf(rootmode, sizeof rootmode, "%o", st.st_mode & S_IFMT);
-  std::string data = "fd=" + std::to_string(m.fd_.get()) + ",rootmode=" + rootmode + ",user_id=" +
-         std::to_string(::getuid()) + ",group_id=" + std::to_string(::getgid());
+  std::string data = "fd=" + std::to_string(m.fd_.get()) + ",rootmode=" + rootmode +
+                     ",user_id=" + std::to_string(::getuid()) +
+                     ",group_id=" + std::to_string(::getgid());
   if (opts.allow_other) data += ",allow_other";
   if (opts.default_permissions) data += ",default_permissions";
   if (opts.max_read != 0) data += ",max_read=" + std::to_string(opts.max_read);

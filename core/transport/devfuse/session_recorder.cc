@@ -18,8 +18,7 @@ Result<std::unique_ptr<SessionRecorder>> SessionRecorder::create(const std::stri
   struct tm tm {};
   ::gmtime_r(&now, &tm);
   std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  const std::string path =
-      dir + "/session-" + stamp + "-" + std::to_string(::getpid()) + ".fuse";
+  const std::string path = dir + "/session-" + stamp + "-" + std::to_string(::getpid()) + ".fuse";
   // Safety: a new file of ours, owned at once.
   ScopedFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_APPEND, 0644));
   if (!fd.valid()) return last_errno();

@@ -29,7 +29,8 @@ class SessionRecorder {
   struct Key {
     explicit Key() = default;
   };
-  SessionRecorder(Key, ScopedFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  SessionRecorder(Key, ScopedFd fd, std::string path)
+      : fd_(std::move(fd)), path_(std::move(path)) {}
 
  private:
   mutable std::mutex mu_;

@@ -4,8 +4,7 @@ namespace pfs::transport::memory {
 namespace {
 
 // One record at `at`: its dirent and the offset of the next record.
-bool parse_one(std::span<const uint8_t> p, size_t at, size_t dirent_at, Dirent& out,
-               size_t& next) {
+bool parse_one(std::span<const uint8_t> p, size_t at, size_t dirent_at, Dirent& out, size_t& next) {
   if (p.size() < dirent_at || p.size() - dirent_at < sizeof(fuse_dirent)) return false;
   fuse_dirent d{};
   std::memcpy(&d, p.data() + dirent_at, sizeof(d));

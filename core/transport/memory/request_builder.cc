@@ -250,7 +250,10 @@ Bytes setxattr(Inode inode, std::string_view name, std::string_view value, uint3
 }
 
 Bytes getxattr(Inode inode, std::string_view name, uint32_t size, const Context& ctx) {
-  return RequestBuilder(FUSE_GETXATTR, inode, ctx).obj(fuse_getxattr_in{size, 0}).str(name).finish();
+  return RequestBuilder(FUSE_GETXATTR, inode, ctx)
+      .obj(fuse_getxattr_in{size, 0})
+      .str(name)
+      .finish();
 }
 
 Bytes listxattr(Inode inode, uint32_t size, const Context& ctx) {
@@ -335,9 +338,8 @@ Bytes lseek(Inode inode, Handle fh, uint64_t offset, uint32_t whence, const Cont
   return RequestBuilder(FUSE_LSEEK, inode, ctx).obj(fuse_lseek_in{fh, offset, whence, 0}).finish();
 }
 
-Bytes copy_file_range(Inode inode_in, Handle fh_in, uint64_t off_in, Inode inode_out,
-                      Handle fh_out, uint64_t off_out, uint64_t len, uint64_t flags,
-                      const Context& ctx) {
+Bytes copy_file_range(Inode inode_in, Handle fh_in, uint64_t off_in, Inode inode_out, Handle fh_out,
+                      uint64_t off_out, uint64_t len, uint64_t flags, const Context& ctx) {
   return RequestBuilder(FUSE_COPY_FILE_RANGE, inode_in, ctx)
       .obj(fuse_copy_file_range_in{fh_in, off_in, inode_out, fh_out, off_out, len, flags})
       .finish();

@@ -112,17 +112,19 @@ Bytes getxattr(Inode inode, std::string_view name, uint32_t size,
                const Context& ctx = default_context());
 Bytes listxattr(Inode inode, uint32_t size, const Context& ctx = default_context());
 Bytes removexattr(Inode inode, std::string_view name, const Context& ctx = default_context());
-Bytes flush(Inode inode, Handle fh, uint64_t lock_owner = 0, const Context& ctx = default_context());
+Bytes flush(Inode inode, Handle fh, uint64_t lock_owner = 0,
+            const Context& ctx = default_context());
 Bytes opendir(Inode inode, uint32_t flags = 0, const Context& ctx = default_context());
 Bytes readdir(Inode inode, Handle fh, uint64_t offset, uint32_t size,
               const Context& ctx = default_context());
 Bytes readdirplus(Inode inode, Handle fh, uint64_t offset, uint32_t size,
                   const Context& ctx = default_context());
-Bytes releasedir(Inode inode, Handle fh, uint32_t flags = 0, const Context& ctx = default_context());
+Bytes releasedir(Inode inode, Handle fh, uint32_t flags = 0,
+                 const Context& ctx = default_context());
 Bytes fsyncdir(Inode inode, Handle fh, bool datasync, const Context& ctx = default_context());
 Bytes access(Inode inode, uint32_t mask, const Context& ctx = default_context());
-Bytes create(Inode parent, std::string_view name, uint32_t mode, uint32_t flags,
-             uint32_t umask = 0, const Context& ctx = default_context());
+Bytes create(Inode parent, std::string_view name, uint32_t mode, uint32_t flags, uint32_t umask = 0,
+             const Context& ctx = default_context());
 Bytes tmpfile(Inode parent, uint32_t mode, uint32_t flags, uint32_t umask = 0,
               const Context& ctx = default_context());
 Bytes interrupt(uint64_t target_unique, const Context& ctx = default_context());
@@ -132,8 +134,8 @@ Bytes fallocate(Inode inode, Handle fh, uint32_t mode, uint64_t offset, uint64_t
                 const Context& ctx = default_context());
 Bytes lseek(Inode inode, Handle fh, uint64_t offset, uint32_t whence,
             const Context& ctx = default_context());
-Bytes copy_file_range(Inode inode_in, Handle fh_in, uint64_t off_in, Inode inode_out,
-                      Handle fh_out, uint64_t off_out, uint64_t len, uint64_t flags = 0,
+Bytes copy_file_range(Inode inode_in, Handle fh_in, uint64_t off_in, Inode inode_out, Handle fh_out,
+                      uint64_t off_out, uint64_t len, uint64_t flags = 0,
                       const Context& ctx = default_context());
 Bytes syncfs(Inode inode, const Context& ctx = default_context());
 Bytes getlk(Inode inode, Handle fh, uint64_t owner, const fuse_file_lock& lk,

@@ -98,8 +98,6 @@ std::vector<Reply> Session::run_stream(std::span<const uint8_t> stream) {
   return replies;
 }
 
-Reply Session::init(uint64_t capable, uint32_t minor) {
-  return run(req::init(capable, 7, minor));
-}
+Reply Session::init(uint64_t capable, uint32_t minor) { return run(req::init(capable, 7, minor)); }
 
 }  // namespace pfs::transport::memory
