@@ -76,6 +76,14 @@ def mounts_at(path: str | os.PathLike) -> list[dict]:
     return res
 
 
+def _answers_statfs(path) -> bool:
+    try:
+        os.statvfs(path)
+        return True
+    except OSError:
+        return False
+
+
 def fuse_mounts_at(path) -> list[dict]:
     return [m for m in mounts_at(path) if m["fstype"] == "fuse" or m["fstype"].startswith("fuse.")]
 
@@ -134,6 +142,7 @@ class Pfsd:
         self.killed_on_purpose = False
         self._log_paths: list[Path] = []
         self._run = 0
+        self._log_cache: str | None = None
 
     # -- paths
     def m(self, *parts) -> Path:
@@ -156,6 +165,8 @@ class Pfsd:
             return ""
 
     def all_logs(self) -> str:
+        if self._log_cache is not None:  # the scratch tree is gone; this is what it held
+            return self._log_cache
         parts = []
         for i, p in enumerate(self._log_paths):
             try:
@@ -183,16 +194,23 @@ class Pfsd:
                                          stdout=lf, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + MOUNT_TIMEOUT
         while True:
+            # A mount that was not there before, or (mount ids are reused once a
+            # dead mount is detached) any FUSE mount that now answers statfs.
             new = [m for m in fuse_mounts_at(self.mnt) if m["id"] not in before]
+            if not new and before and fuse_mounts_at(self.mnt) and _answers_statfs(self.mnt):
+                new = fuse_mounts_at(self.mnt)
             if new:
                 self.mount_info = new[-1]
                 break
             rc = self.proc.poll()
             if rc is not None:
+                self.returncodes.append(rc)
+                self.proc = None
                 pytest.fail(f"pfsd exited early with status {rc} before mounting {self.mnt}\n"
                             f"command: {' '.join(self.command())}\nlog:\n{self.log_text()}",
                             pytrace=False)
             if time.monotonic() > deadline:
+                # Teardown stops it (and reports its exit status, if not 0).
                 pytest.fail(f"pfsd did not mount {self.mnt} within {MOUNT_TIMEOUT:.0f} s\n"
                             f"command: {' '.join(self.command())}\nlog:\n{self.log_text()}",
                             pytrace=False)
@@ -264,6 +282,7 @@ class Pfsd:
                     problems.append(f"pfsd {self.name} exited 0 but left {self.mnt} mounted")
         finally:
             _umount_lazy(str(self.mnt))
+            self._log_cache = self.all_logs()
             shutil.rmtree(self.base, ignore_errors=True)
         return problems
 

@@ -33,7 +33,8 @@ def renameat2(old, new, flags: int) -> None:
 
 def run(cmd, check=False, timeout=CMD_TIMEOUT, **kw) -> subprocess.CompletedProcess:
     cmd = [str(c) for c in cmd]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    p = subprocess.run(cmd, capture_output=True, text=True, errors="surrogateescape",
+                       timeout=timeout, **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"{cmd} exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
     return p

@@ -402,8 +402,8 @@ TEST_F(BadInputTest, HostileOpenFlagsNeverYieldAnEscapingFd) {
 TEST_F(BadInputTest, SymlinkToAFileOutsideNeverReachesIt) {
   ASSERT_EQ(::symlink((outside_ / "canary").c_str(), host("abs").c_str()), 0);
   // The same file by a relative path out of the scratch dir.
-  const std::string rel = "../" + std::filesystem::path(outside_.path()).filename().string() +
-                          "/canary";
+  const std::string rel =
+      "../" + std::filesystem::path(outside_.path()).filename().string() + "/canary";
   ASSERT_EQ(::symlink(rel.c_str(), host("rel").c_str()), 0);
   write_host_file("plain", "plain");
   auto plain = lookup_ok(fuse::kRootInode, "plain").nodeid;
@@ -601,12 +601,14 @@ TEST_F(BadSizesTest, HugeReads) {
 
 TEST_F(BadSizesTest, WritesNearTheEndOfTheOffsetRange) {
   const std::pair<uint64_t, std::string> cases[] = {
-      {uint64_t{INT64_MAX} - 1, "ab"}, {uint64_t{INT64_MAX}, "a"}, {1ull << 62, "x"},
+      {uint64_t{INT64_MAX} - 1, "ab"},
+      {uint64_t{INT64_MAX}, "a"},
+      {1ull << 62, "x"},
       {(1ull << 44), "y"}};  // past ext4's 16 TiB limit
   for (const auto& [off, data] : cases) {
     SCOPED_TRACE(off);
-    const int want = host_err(static_cast<int>(
-        ::pwrite(twin_.get(), data.data(), data.size(), static_cast<off_t>(off))));
+    const int want = host_err(
+        static_cast<int>(::pwrite(twin_.get(), data.data(), data.size(), static_cast<off_t>(off))));
     EXPECT_EQ(err(req::write(f_, fh_, off, data)), want);
   }
   EXPECT_EQ(err(req::write(f_, fh_, uint64_t{INT64_MAX} + 1, "a")), EINVAL);
@@ -638,8 +640,11 @@ TEST_F(BadSizesTest, FallocateWithAbsurdRanges) {
                                           static_cast<off_t>(c.off), static_cast<off_t>(c.len)));
     EXPECT_EQ(err(req::fallocate(f_, fh_, c.mode, c.off, c.len)), want);
   }
-  for (const auto& [off, len] : std::initializer_list<std::pair<uint64_t, uint64_t>>{
-           {UINT64_MAX, 1}, {0, UINT64_MAX}, {uint64_t{INT64_MAX} + 1, 1}, {UINT64_MAX, UINT64_MAX}}) {
+  for (const auto& [off, len] :
+       std::initializer_list<std::pair<uint64_t, uint64_t>>{{UINT64_MAX, 1},
+                                                            {0, UINT64_MAX},
+                                                            {uint64_t{INT64_MAX} + 1, 1},
+                                                            {UINT64_MAX, UINT64_MAX}}) {
     EXPECT_EQ(err(req::fallocate(f_, fh_, 0, off, len)), EINVAL) << off << " " << len;
   }
   EXPECT_EQ(host_stat("f")->st_size, host_stat("twin")->st_size);
@@ -779,16 +784,50 @@ TEST_F(RandomMutationTest, TwoThousandMutatedRequests) {
   // Opcodes a mutation may switch to. Not INIT/DESTROY (they reset the session,
   // which the fuzzers cover), and not FALLOCATE/COPY_FILE_RANGE/SETLKW: random
   // lengths there would allocate or copy gigabytes on the host disk, or block.
-  const uint32_t opcodes[] = {
-      FUSE_LOOKUP,     FUSE_FORGET,     FUSE_GETATTR,     FUSE_SETATTR,     FUSE_READLINK,
-      FUSE_SYMLINK,    FUSE_MKNOD,      FUSE_MKDIR,       FUSE_UNLINK,      FUSE_RMDIR,
-      FUSE_RENAME,     FUSE_LINK,       FUSE_OPEN,        FUSE_READ,        FUSE_WRITE,
-      FUSE_STATFS,     FUSE_RELEASE,    FUSE_FSYNC,       FUSE_SETXATTR,    FUSE_GETXATTR,
-      FUSE_LISTXATTR,  FUSE_REMOVEXATTR, FUSE_FLUSH,      FUSE_OPENDIR,     FUSE_READDIR,
-      FUSE_RELEASEDIR, FUSE_FSYNCDIR,   FUSE_GETLK,       FUSE_SETLK,       FUSE_ACCESS,
-      FUSE_CREATE,     FUSE_INTERRUPT,  FUSE_BMAP,        FUSE_IOCTL,       FUSE_POLL,
-      FUSE_BATCH_FORGET, FUSE_READDIRPLUS, FUSE_RENAME2,  FUSE_LSEEK,       FUSE_SYNCFS,
-      FUSE_TMPFILE,    0,               9999,             FUSE_NOTIFY_REPLY};
+  const uint32_t opcodes[] = {FUSE_LOOKUP,
+                              FUSE_FORGET,
+                              FUSE_GETATTR,
+                              FUSE_SETATTR,
+                              FUSE_READLINK,
+                              FUSE_SYMLINK,
+                              FUSE_MKNOD,
+                              FUSE_MKDIR,
+                              FUSE_UNLINK,
+                              FUSE_RMDIR,
+                              FUSE_RENAME,
+                              FUSE_LINK,
+                              FUSE_OPEN,
+                              FUSE_READ,
+                              FUSE_WRITE,
+                              FUSE_STATFS,
+                              FUSE_RELEASE,
+                              FUSE_FSYNC,
+                              FUSE_SETXATTR,
+                              FUSE_GETXATTR,
+                              FUSE_LISTXATTR,
+                              FUSE_REMOVEXATTR,
+                              FUSE_FLUSH,
+                              FUSE_OPENDIR,
+                              FUSE_READDIR,
+                              FUSE_RELEASEDIR,
+                              FUSE_FSYNCDIR,
+                              FUSE_GETLK,
+                              FUSE_SETLK,
+                              FUSE_ACCESS,
+                              FUSE_CREATE,
+                              FUSE_INTERRUPT,
+                              FUSE_BMAP,
+                              FUSE_IOCTL,
+                              FUSE_POLL,
+                              FUSE_BATCH_FORGET,
+                              FUSE_READDIRPLUS,
+                              FUSE_RENAME2,
+                              FUSE_LSEEK,
+                              FUSE_SYNCFS,
+                              FUSE_TMPFILE,
+                              0,
+                              9999,
+                              FUSE_NOTIFY_REPLY};
   auto allowed = [&](uint32_t op) {
     return op != FUSE_INIT && op != FUSE_DESTROY && op != FUSE_FALLOCATE &&
            op != FUSE_COPY_FILE_RANGE && op != FUSE_SETLKW && op != CUSE_INIT;
@@ -797,6 +836,9 @@ TEST_F(RandomMutationTest, TwoThousandMutatedRequests) {
   const uint32_t seed = 0x5eed2024;
   std::mt19937 rng(seed);
   auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+  // 64 KiB of reply room (the server clamps reads to it): a 1 MiB buffer per
+  // request makes the sanitizer builds crawl.
+  mem::Session loop(*server_, 65536 + 4096);
   size_t replied = 0, succeeded = 0;
   for (int iter = 0; iter < 2000; ++iter) {
     const mem::Bytes& orig = base[pick(base.size())];
@@ -848,14 +890,15 @@ TEST_F(RandomMutationTest, TwoThousandMutatedRequests) {
     if (m.size() >= sizeof(fuse_in_header)) {
       uint32_t op = 0;
       std::memcpy(&op, m.data() + offsetof(fuse_in_header, opcode), sizeof(op));
-      if (!allowed(op)) std::memcpy(m.data() + offsetof(fuse_in_header, opcode),
-                                    orig.data() + offsetof(fuse_in_header, opcode), sizeof(op));
+      if (!allowed(op))
+        std::memcpy(m.data() + offsetof(fuse_in_header, opcode),
+                    orig.data() + offsetof(fuse_in_header, opcode), sizeof(op));
       if (fix_len) {
         const uint32_t len = static_cast<uint32_t>(m.size());
         std::memcpy(m.data() + offsetof(fuse_in_header, len), &len, sizeof(len));
       }
     }
-    const mem::Reply r = session_->run(m);
+    const mem::Reply r = loop.run(m);
     if (!r.replied) continue;
     ++replied;
     ASSERT_TRUE(r.well_formed()) << "iteration " << iter << " (seed " << seed << ")";

@@ -45,7 +45,8 @@ size_t count_fds() {
 // One worker: its own Session over the shared server, its own reference counts.
 class Worker {
  public:
-  Worker(fuse::Server& server, int id) : session_(server, kReplyRoom), id_(id), rng_(0xc0ffee + id) {}
+  Worker(fuse::Server& server, int id)
+      : session_(server, kReplyRoom), id_(id), rng_(0xc0ffee + id) {}
 
   void run(std::barrier<>& start) {
     start.arrive_and_wait();
@@ -53,14 +54,30 @@ class Worker {
     if (shared_dir_ == 0) return;
     for (int i = 0; i < kIterations; ++i) {
       switch ((i + id_) % 8) {
-        case 0: churn_lookups(); break;
-        case 1: create_write_unlink(i); break;
-        case 2: mkdir_rmdir(i); break;
-        case 3: shared_io(i); break;
-        case 4: list_directory(/*plus=*/false); break;
-        case 5: list_directory(/*plus=*/true); break;
-        case 6: fifo_xattrs(i); break;
-        case 7: rename_dance(i); break;
+        case 0:
+          churn_lookups();
+          break;
+        case 1:
+          create_write_unlink(i);
+          break;
+        case 2:
+          mkdir_rmdir(i);
+          break;
+        case 3:
+          shared_io(i);
+          break;
+        case 4:
+          list_directory(/*plus=*/false);
+          break;
+        case 5:
+          list_directory(/*plus=*/true);
+          break;
+        case 6:
+          fifo_xattrs(i);
+          break;
+        case 7:
+          rename_dance(i);
+          break;
       }
     }
     forget_all();
@@ -139,8 +156,8 @@ class Worker {
 
   void create_write_unlink(int i) {
     const std::string name = own("f", i % 4);
-    auto r = must(req::create(shared_dir_, name, S_IFREG | 0644, O_RDWR | O_CREAT | O_EXCL),
-                  "create");
+    auto r =
+        must(req::create(shared_dir_, name, S_IFREG | 0644, O_RDWR | O_CREAT | O_EXCL), "create");
     auto e = r.at<fuse_entry_out>(0);
     auto o = r.at<fuse_open_out>(sizeof(fuse_entry_out));
     if (!e || !o) return;

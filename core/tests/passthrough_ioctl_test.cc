@@ -3,8 +3,8 @@
 // handle/inode pairing, read-only refusal and the server's FUSE_IOCTL_* flag rules.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <linux/fs.h>
 #include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <linux/fscrypt.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -20,7 +20,6 @@
 
 namespace pfs::testing {
 namespace {
-
 
 constexpr uint32_t kGetFlags = static_cast<uint32_t>(FS_IOC_GETFLAGS);
 constexpr uint32_t kSetFlags = static_cast<uint32_t>(FS_IOC_SETFLAGS);
@@ -184,8 +183,8 @@ TEST_F(IoctlTest, EncryptionPolicyAnswersWhatTheHostAnswers) {
 TEST_F(IoctlTest, UnknownCommandsAreEnotty) {
   const uint8_t in[16] = {};
   for (uint32_t cmd : {0u, 0x1234u, static_cast<uint32_t>(TCGETS), static_cast<uint32_t>(FIONREAD),
-                       static_cast<uint32_t>(FS_IOC_GETVERSION),
-                       static_cast<uint32_t>(FICLONE), static_cast<uint32_t>(FS_IOC_FIEMAP),
+                       static_cast<uint32_t>(FS_IOC_GETVERSION), static_cast<uint32_t>(FICLONE),
+                       static_cast<uint32_t>(FS_IOC_FIEMAP),
                        static_cast<uint32_t>(FS_IOC_SET_ENCRYPTION_POLICY), 0xffffffffu}) {
     SCOPED_TRACE(cmd);
     EXPECT_EQ(ioctl(cmd, in, 16).error(), ENOTTY);

@@ -75,7 +75,9 @@ class XattrTest : public PassthroughTest {
     EXPECT_TRUE(r.ok()) << "listxattr: errno " << r.error();
     return r.payload_string();
   }
-  std::set<std::string> listxattr_ok(fuse::Inode inode) { return split_names(listxattr_raw(inode)); }
+  std::set<std::string> listxattr_ok(fuse::Inode inode) {
+    return split_names(listxattr_raw(inode));
+  }
   int setxattr_errno(fuse::Inode inode, const std::string& name, const std::string& value,
                      uint32_t flags = 0) {
     return run(req::setxattr(inode, name, value, flags, ext_layout_)).error();
@@ -240,8 +242,7 @@ TEST_F(XattrCompatTest, CompatLayoutWithoutSetxattrExt) {
   ASSERT_TRUE(run(req::setxattr(f.nodeid, "user.compat", "C1", 0, /*ext_layout=*/false)).ok());
   EXPECT_EQ(host_getxattr(host("f"), "user.compat").value, "C1");
   EXPECT_EQ(run(req::setxattr(f.nodeid, "user.compat", "C2", XATTR_CREATE, false)).error(), EEXIST);
-  EXPECT_EQ(run(req::setxattr(f.nodeid, "user.none", "C2", XATTR_REPLACE, false)).error(),
-            ENODATA);
+  EXPECT_EQ(run(req::setxattr(f.nodeid, "user.none", "C2", XATTR_REPLACE, false)).error(), ENODATA);
   ASSERT_TRUE(run(req::setxattr(f.nodeid, "user.compat", "C3", XATTR_REPLACE, false)).ok());
   EXPECT_EQ(getxattr_ok(f.nodeid, "user.compat"), "C3");
   // The 16-byte layout is misread under the 8-byte one: its setxattr_flags and
@@ -283,7 +284,8 @@ TEST_F(XattrRewriteTest, SecurityNamesAreStoredUnderUserVirtiofs) {
   EXPECT_EQ(names.count("trusted.t"), 1u);
   const std::string raw = listxattr_raw(f.nodeid);
   EXPECT_EQ(listxattr_size(f.nodeid), raw.size());
-  EXPECT_EQ(raw.size(), host_listxattr_raw(host("f")).size() - std::string("user.virtiofs.").size());
+  EXPECT_EQ(raw.size(),
+            host_listxattr_raw(host("f")).size() - std::string("user.virtiofs.").size());
   EXPECT_EQ(listxattr_raw(f.nodeid, static_cast<uint32_t>(raw.size())), raw);
   EXPECT_EQ(run(req::listxattr(f.nodeid, static_cast<uint32_t>(raw.size() - 1))).error(), ERANGE);
 

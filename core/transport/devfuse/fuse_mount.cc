@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,17 +48,19 @@ Result<FuseMount> FuseMount::mount(const MountOptions& opts, std::string* why) {
     if (why != nullptr) *why = what + ": " + std::strerror(err);
     return Errno{err};
   };
-  struct stat st {};
-  if (::stat(opts.mountpoint.c_str(), &st) != 0) {
-    if (errno != ENOTCONN) return fail(errno, "mountpoint " + opts.mountpoint);
-    // A FUSE mount whose daemon died: nothing can use it any more.
+  // A FUSE mount whose daemon died answers ENOTCONN, and nothing can use it any
+  // more: detach it. statfs() always asks the daemon, whereas stat() may be
+  // answered from the kernel's attribute cache for a while after the death.
+  struct statfs sfs {};
+  if (::statfs(opts.mountpoint.c_str(), &sfs) != 0 && errno == ENOTCONN) {
     // Safety: detaches only that dead mount; checked.
     if (::umount2(opts.mountpoint.c_str(), MNT_DETACH) != 0) {
       return fail(errno, "stale FUSE mount at " + opts.mountpoint + " could not be detached");
     }
-    if (::stat(opts.mountpoint.c_str(), &st) != 0) {
-      return fail(errno, "mountpoint " + opts.mountpoint);
-    }
+  }
+  struct stat st {};
+  if (::stat(opts.mountpoint.c_str(), &st) != 0) {
+    return fail(errno, "mountpoint " + opts.mountpoint);
   }
   if (!S_ISDIR(st.st_mode)) return fail(ENOTDIR, "mountpoint " + opts.mountpoint);
   if (is_mount_root(opts.mountpoint, st)) {

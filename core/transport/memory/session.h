@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -55,6 +56,7 @@ class Session {
  private:
   fuse::Server& server_;
   size_t reply_capacity_;
+  std::unique_ptr<uint8_t[]> reply_buffer_;
 };
 
 }  // namespace pfs::transport::memory

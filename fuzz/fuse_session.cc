@@ -1,0 +1,195 @@
+// Fuzz target: a FUSE byte stream through Server + PassthroughFs on a real
+// directory (see DESIGN.md, "The workbench").
+//
+// Input format. The input is what reads of /dev/fuse return: requests framed by
+// their own fuse_in_header.len (a session recorded by `pfsd --record` is a valid
+// input as is). Optionally it starts with a 5-byte configuration prefix:
+//
+//   "PFSC" <config byte>   then the stream
+//
+// A stream cannot start with "PFSC": as fuse_in_header.len that is ~1.1 GB, over
+// any request the server accepts, so the prefix is unambiguous and raw recordings
+// always run with the default Config. Config byte bits:
+//   0 rewrite_security_xattrs   1 ascii_casefold   2 writeback
+//   3-4 cache policy (0 never, 1 auto, 2 always, 3 auto)
+//   5 readonly   6 xattr off    7 posix_acl off
+//
+// Per input: the scratch tree is reset to its fixed contents (scratch_area.h), a
+// PassthroughFs and a Server are made on it with the chosen Config, INIT (with
+// the flags a Linux 6.x kernel offers) runs first unless the stream starts with
+// INIT, then every request runs in order, its node ids and handles remapped
+// (id_map.h). Oracles: each reply is well formed and the inode table consistent
+// after every request; after the input (file system destroyed) the fd count is
+// back at its baseline and the canary tree beside the scratch root is unchanged.
+// PFS_FUZZ_TRACE=1 in the environment prints each request and its reply status.
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/fuse/server.h"
+#include "core/passthrough/passthrough_fs.h"
+#include "core/passthrough/security_context.h"
+#include "core/transport/memory/request_builder.h"
+#include "core/transport/memory/session.h"
+#include "fuzz/id_map.h"
+#include "fuzz/oracles.h"
+#include "fuzz/scratch_area.h"
+
+namespace {
+
+using pfs::fuzz::oracle_fail;
+namespace mem = pfs::transport::memory;
+namespace pt = pfs::passthrough;
+
+constexpr char kMagic[4] = {'P', 'F', 'S', 'C'};
+constexpr rlim_t kMaxFileSize = 64u << 20;  // keeps sparse writes cheap on tmpfs
+
+// Process-wide state, made once.
+struct Env {
+  pfs::fuzz::ScratchArea area;
+  int cwd_fd = -1;  // libFuzzer writes crash files relative to the cwd
+  pfs::fuzz::FdBaseline fds;
+  std::vector<uint8_t> reply;
+  // PFS_FUZZ_TRACE=1 prints every request and its reply status (for triage).
+  const bool trace = std::getenv("PFS_FUZZ_TRACE") != nullptr;
+
+  Env() {
+    cwd_fd = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cwd_fd < 0) oracle_fail("cannot open the current directory");
+    // The fscreate fd is opened once per thread and kept, by design (see
+    // security_context.h): open it before the fd baseline is taken, so a request
+    // with a security context does not look like a leak.
+    (void)pfs::passthrough::ScopedSecurityContext::enter("pfs_fuzz_warmup");
+  }
+  ~Env() {
+    if (cwd_fd >= 0) ::close(cwd_fd);
+  }
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+
+  // PassthroughFs may chdir (xattrs on special files): put the cwd back.
+  void restore_cwd() const {
+    if (::fchdir(cwd_fd) != 0) std::abort();
+  }
+};
+
+Env& env() {
+  static Env e;
+  return e;
+}
+
+pt::Config config_from(uint8_t b) {
+  pt::Config cfg;
+  cfg.rewrite_security_xattrs = (b & 0x01) != 0;
+  cfg.ascii_casefold = (b & 0x02) != 0;
+  cfg.writeback = (b & 0x04) != 0;
+  switch ((b >> 3) & 3) {
+    case 0: cfg.cache_policy = pt::CachePolicy::kNever; break;
+    case 2: cfg.cache_policy = pt::CachePolicy::kAlways; break;
+    default: cfg.cache_policy = pt::CachePolicy::kAuto; break;
+  }
+  cfg.readonly = (b & 0x20) != 0;
+  cfg.xattr = (b & 0x40) == 0;
+  cfg.posix_acl = (b & 0x80) == 0;
+  return cfg;
+}
+
+uint32_t opcode_of(std::span<const uint8_t> request) {
+  fuse_in_header h{};
+  if (request.size() < sizeof(h)) return 0;
+  std::memcpy(&h, request.data(), sizeof(h));
+  return h.opcode;
+}
+
+// Runs one request (copied to an exact-size buffer, ids remapped) and checks it.
+void run_one(pfs::fuse::Server& server, const pt::PassthroughFs& fs, pfs::fuzz::IdMap& ids,
+             std::span<const uint8_t> request) {
+  Env& e = env();
+  auto copy = std::make_unique_for_overwrite<uint8_t[]>(request.empty() ? 1 : request.size());
+  std::memcpy(copy.get(), request.data(), request.size());
+  const std::span<uint8_t> req(copy.get(), request.size());
+  ids.remap_request(req);
+  const pfs::fuzz::RequestInfo info = pfs::fuzz::request_info(req);
+
+  pfs::fuse::Reader in(req.data(), req.size());
+  pfs::fuse::Writer out(e.reply.data(), e.reply.size());
+  const size_t n = server.handle(in, out);
+  const std::span<const uint8_t> reply(e.reply.data(), n);
+  pfs::fuzz::check_reply(info, n, out.written(), reply);
+  if (info.has_header) ids.learn(info.opcode, reply);
+  if (e.trace) {
+    fuse_in_header h{};
+    fuse_out_header oh{};
+    if (req.size() >= sizeof(h)) std::memcpy(&h, req.data(), sizeof(h));
+    if (n >= sizeof(oh)) std::memcpy(&oh, reply.data(), sizeof(oh));
+    std::fprintf(stderr, "trace: opcode %u nodeid %llu len %zu -> reply %zu bytes, error %d\n", h.opcode,
+                 static_cast<unsigned long long>(h.nodeid), req.size(), n, oh.error);
+  }
+
+  if (const std::string problem = fs.inodes().check_invariants(); !problem.empty()) {
+    oracle_fail("inode table inconsistent after opcode %u: %s", info.opcode, problem.c_str());
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  // A write far past the end fails with EFBIG instead of filling tmpfs.
+  const rlimit lim{kMaxFileSize, kMaxFileSize};
+  ::setrlimit(RLIMIT_FSIZE, &lim);
+  std::signal(SIGXFSZ, SIG_IGN);
+  env();
+  pfs::fuzz::set_oracle_fail_hook([] { env().restore_cwd(); });
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  Env& e = env();
+  // The baseline is taken per input: between inputs the engine itself may open
+  // fds for good (libFuzzer starts llvm-symbolizer, with two pipes, the first
+  // time it prints NEW_FUNC).
+  e.fds.take();
+  // Again per input: libFuzzer installs its own SIGXFSZ handler (a crash) after
+  // LLVMFuzzerInitialize. Ignored, a write past RLIMIT_FSIZE fails with EFBIG.
+  std::signal(SIGXFSZ, SIG_IGN);
+
+  std::span<const uint8_t> stream(data, size);
+  uint8_t config_byte = 0x08;  // the default Config (cache policy auto)
+  if (stream.size() >= sizeof(kMagic) + 1 && std::memcmp(stream.data(), kMagic, sizeof(kMagic)) == 0) {
+    config_byte = stream[sizeof(kMagic)];
+    stream = stream.subspan(sizeof(kMagic) + 1);
+  }
+  pt::Config cfg = config_from(config_byte);
+
+  e.area.reset();
+  cfg.root_dir = e.area.root();
+  {
+    auto created = pt::PassthroughFs::create(cfg);
+    if (!created.ok()) oracle_fail("PassthroughFs::create: errno %d", created.error());
+    std::unique_ptr<pt::PassthroughFs> fs = std::move(*created);
+    pfs::fuse::Server server(*fs);
+    if (e.reply.size() != server.reply_buffer_size()) e.reply.resize(server.reply_buffer_size());
+    pfs::fuzz::IdMap ids;
+
+    const std::vector<std::span<const uint8_t>> requests = mem::frame_stream(stream);
+    if (requests.empty() || opcode_of(requests.front()) != FUSE_INIT) {
+      const mem::Bytes init = mem::req::init(mem::kLinuxInitFlags);
+      run_one(server, *fs, ids, init);
+    }
+    for (std::span<const uint8_t> r : requests) run_one(server, *fs, ids, r);
+  }
+  e.restore_cwd();
+  e.fds.check("after the input (file system destroyed)");
+  e.area.check_canary();
+  return 0;
+}

@@ -1,0 +1,141 @@
+#include "fuzz/id_map.h"
+
+#include <linux/fuse.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace pfs::fuzz {
+namespace {
+
+constexpr size_t kBody = sizeof(fuse_in_header);
+constexpr size_t kPayload = sizeof(fuse_out_header);
+
+uint64_t load64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+}  // namespace
+
+void IdMap::add(std::vector<uint64_t>& list, uint64_t id) {
+  if (id == 0 || list.size() >= kSmall) return;
+  if (std::find(list.begin(), list.end(), id) == list.end()) list.push_back(id);
+}
+
+uint64_t IdMap::map(const std::vector<uint64_t>& list, uint64_t v) {
+  if (v == 0 || v >= kSmall || v > list.size()) return v;
+  return list[v - 1];
+}
+
+void IdMap::remap_field(std::span<uint8_t> request, size_t offset,
+                        const std::vector<uint64_t>& list) const {
+  if (request.size() < offset + sizeof(uint64_t)) return;
+  const uint64_t v = map(list, load64(request.data() + offset));
+  std::memcpy(request.data() + offset, &v, sizeof(v));
+}
+
+void IdMap::remap_request(std::span<uint8_t> request) const {
+  if (request.size() < sizeof(fuse_in_header)) return;
+  fuse_in_header h{};
+  std::memcpy(&h, request.data(), sizeof(h));
+  if (h.opcode != FUSE_INIT) remap_field(request, offsetof(fuse_in_header, nodeid), nodes_);
+
+  switch (h.opcode) {
+    // Handle first in the body.
+    case FUSE_READ:
+    case FUSE_WRITE:
+    case FUSE_RELEASE:
+    case FUSE_RELEASEDIR:
+    case FUSE_FLUSH:
+    case FUSE_FSYNC:
+    case FUSE_FSYNCDIR:
+    case FUSE_READDIR:
+    case FUSE_READDIRPLUS:
+    case FUSE_IOCTL:
+    case FUSE_FALLOCATE:
+    case FUSE_LSEEK:
+    case FUSE_GETLK:
+    case FUSE_SETLK:
+    case FUSE_SETLKW:
+    case FUSE_POLL:
+      remap_field(request, kBody, handles_);
+      break;
+    case FUSE_GETATTR:
+      remap_field(request, kBody + offsetof(fuse_getattr_in, fh), handles_);
+      break;
+    case FUSE_SETATTR:
+      remap_field(request, kBody + offsetof(fuse_setattr_in, fh), handles_);
+      break;
+    case FUSE_COPY_FILE_RANGE:
+      remap_field(request, kBody + offsetof(fuse_copy_file_range_in, fh_in), handles_);
+      remap_field(request, kBody + offsetof(fuse_copy_file_range_in, nodeid_out), nodes_);
+      remap_field(request, kBody + offsetof(fuse_copy_file_range_in, fh_out), handles_);
+      break;
+    // A node id first in the body.
+    case FUSE_LINK:
+    case FUSE_RENAME:
+    case FUSE_RENAME2:
+      remap_field(request, kBody, nodes_);
+      break;
+    case FUSE_BATCH_FORGET: {
+      fuse_batch_forget_in b{};
+      if (request.size() < kBody + sizeof(b)) break;
+      std::memcpy(&b, request.data() + kBody, sizeof(b));
+      const size_t room = (request.size() - kBody - sizeof(b)) / sizeof(fuse_forget_one);
+      const size_t n = std::min<size_t>(b.count, room);
+      for (size_t i = 0; i < n; ++i) {
+        remap_field(request, kBody + sizeof(b) + i * sizeof(fuse_forget_one), nodes_);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void IdMap::learn(uint32_t request_opcode, std::span<const uint8_t> reply) {
+  if (reply.size() < kPayload) return;
+  fuse_out_header oh{};
+  std::memcpy(&oh, reply.data(), sizeof(oh));
+  if (oh.error != 0) return;
+  const std::span<const uint8_t> p = reply.subspan(kPayload);
+  switch (request_opcode) {
+    case FUSE_LOOKUP:
+    case FUSE_MKNOD:
+    case FUSE_MKDIR:
+    case FUSE_SYMLINK:
+    case FUSE_LINK:
+      if (p.size() >= sizeof(fuse_entry_out)) add(nodes_, load64(p.data()));
+      break;
+    case FUSE_CREATE:
+    case FUSE_TMPFILE:
+      if (p.size() >= sizeof(fuse_entry_out) + sizeof(fuse_open_out)) {
+        add(nodes_, load64(p.data()));
+        add(handles_, load64(p.data() + sizeof(fuse_entry_out)));
+      }
+      break;
+    case FUSE_OPEN:
+    case FUSE_OPENDIR:
+      if (p.size() >= sizeof(fuse_open_out)) add(handles_, load64(p.data()));
+      break;
+    case FUSE_READDIRPLUS: {
+      // fuse_direntplus records: entry_out, dirent, name, padded to 8.
+      size_t at = 0;
+      while (p.size() - at >= sizeof(fuse_direntplus)) {
+        fuse_direntplus d{};
+        std::memcpy(&d, p.data() + at, sizeof(d));
+        add(nodes_, d.entry_out.nodeid);
+        const size_t len = FUSE_DIRENTPLUS_SIZE(&d);
+        if (len > p.size() - at) break;
+        at += len;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+}  // namespace pfs::fuzz
