@@ -35,15 +35,26 @@ Result<bool> PassthroughFs::has_default_posix_acl(const InodeData& dir) const {
   return Errno{res.error()};
 }
 
-Result<fuse::Entry> PassthroughFs::mkdir(const fuse::Context& ctx, fuse::Inode parent,
-                                         std::string_view name, uint32_t mode, uint32_t umask,
-                                         std::string_view security_ctx) {
-  auto data = find_inode(parent);
-  if (!data) return Errno{EBADF};
+Result<PassthroughFs::NewEntryScope> PassthroughFs::begin_new_entry(fuse::Inode parent,
+                                                                    std::string_view name,
+                                                                    std::string_view security_ctx) {
+  NewEntryScope scope;
+  scope.parent = find_inode(parent);
+  if (!scope.parent) return Errno{EBADF};
   if (Status s = check_entry_name(name); s != kOk) return Errno{s};
   if (readonly()) return Errno{EROFS};
   auto secctx = ScopedSecurityContext::enter(security_ctx);
   if (!secctx) return Errno{secctx.error()};
+  scope.secctx = std::move(*secctx);
+  return scope;
+}
+
+Result<fuse::Entry> PassthroughFs::mkdir(const fuse::Context& ctx, fuse::Inode parent,
+                                         std::string_view name, uint32_t mode, uint32_t umask,
+                                         std::string_view security_ctx) {
+  auto scope = begin_new_entry(parent, name, security_ctx);
+  if (!scope) return Errno{scope.error()};
+  const InodeData* data = scope->parent.get();
   // With a default ACL on the parent, the mode acts as the umask instead.
   auto acl = has_default_posix_acl(*data);
   if (!acl) return Errno{acl.error()};
@@ -71,17 +82,14 @@ Result<fuse::Entry> PassthroughFs::mkdir(const fuse::Context& ctx, fuse::Inode p
 Result<fuse::Entry> PassthroughFs::mknod(const fuse::Context& ctx, fuse::Inode parent,
                                          std::string_view name, uint32_t mode, uint32_t rdev,
                                          uint32_t umask, std::string_view security_ctx) {
-  auto data = find_inode(parent);
-  if (!data) return Errno{EBADF};
-  if (Status s = check_entry_name(name); s != kOk) return Errno{s};
-  if (readonly()) return Errno{EROFS};
+  auto scope = begin_new_entry(parent, name, security_ctx);
+  if (!scope) return Errno{scope.error()};
+  const InodeData* data = scope->parent.get();
   auto acl = has_default_posix_acl(*data);
   if (!acl) return Errno{acl.error()};
   if (!*acl) mode &= ~umask;
   auto creds = ScopedCredentials::set(ctx.uid, ctx.gid);
   if (!creds) return Errno{creds.error()};
-  auto secctx = ScopedSecurityContext::enter(security_ctx);
-  if (!secctx) return Errno{secctx.error()};
   // Safety: a single component relative to the parent's fd; result checked.
   if (::mknodat(data->fd.get(), name.data(), static_cast<mode_t>(mode), static_cast<dev_t>(rdev)) <
       0) {
@@ -93,13 +101,10 @@ Result<fuse::Entry> PassthroughFs::mknod(const fuse::Context& ctx, fuse::Inode p
 Result<fuse::Entry> PassthroughFs::symlink(const fuse::Context& ctx, std::string_view target,
                                            fuse::Inode parent, std::string_view name,
                                            std::string_view security_ctx) {
-  auto data = find_inode(parent);
-  if (!data) return Errno{EBADF};
-  if (Status s = check_entry_name(name); s != kOk) return Errno{s};
   if (target.empty() || target.find('\0') != std::string_view::npos) return Errno{EINVAL};
-  if (readonly()) return Errno{EROFS};
-  auto secctx = ScopedSecurityContext::enter(security_ctx);
-  if (!secctx) return Errno{secctx.error()};
+  auto scope = begin_new_entry(parent, name, security_ctx);
+  if (!scope) return Errno{scope.error()};
+  const InodeData* data = scope->parent.get();
   auto creds = ScopedCredentials::set(ctx.uid, ctx.gid);
   if (!creds) return Errno{creds.error()};
   // Safety: the target is stored, never followed by us; the name is a single
@@ -184,12 +189,9 @@ Result<fuse::CreateReply> PassthroughFs::create(const fuse::Context& ctx, fuse::
                                                 std::string_view name, uint32_t mode,
                                                 uint32_t flags, uint32_t umask,
                                                 std::string_view security_ctx) {
-  auto data = find_inode(parent);
-  if (!data) return Errno{EBADF};
-  if (Status s = check_entry_name(name); s != kOk) return Errno{s};
-  if (readonly()) return Errno{EROFS};
-  auto secctx = ScopedSecurityContext::enter(security_ctx);
-  if (!secctx) return Errno{secctx.error()};
+  auto scope = begin_new_entry(parent, name, security_ctx);
+  if (!scope) return Errno{scope.error()};
+  const InodeData* data = scope->parent.get();
 
   // O_TMPFILE + linkat makes the file appear atomically with its final owner.
   // File systems without O_TMPFILE get a plain O_CREAT|O_EXCL under the caller's

@@ -14,6 +14,7 @@
 #include "core/passthrough/handle_table.h"
 #include "core/passthrough/inode_table.h"
 #include "core/passthrough/scoped_fd.h"
+#include "core/passthrough/security_context.h"
 
 namespace pfs::passthrough {
 
@@ -109,6 +110,14 @@ class PassthroughFs final : public fuse::FileSystem {
 
  private:
   std::shared_ptr<InodeData> find_inode(fuse::Inode inode) const;
+  // What every operation that adds a name starts with: the parent, a valid name,
+  // a writable share, and the client's security context for the new file.
+  struct NewEntryScope {
+    std::shared_ptr<InodeData> parent;
+    ScopedSecurityContext secctx;
+  };
+  Result<NewEntryScope> begin_new_entry(fuse::Inode parent, std::string_view name,
+                                        std::string_view security_ctx);
   // Reopens an inode's O_PATH fd for I/O through /proc/self/fd (the seed's
   // open_inode), with the writeback adjustments.
   Result<ScopedFd> open_inode(const InodeData& inode, int flags) const;

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "core/tests/fd_count.h"
 #include "core/tests/passthrough_fixture.h"
 
 namespace pfs::testing {
@@ -35,15 +36,6 @@ namespace {
 constexpr fuse::Inode kBadInodes[] = {0, 999999, ~fuse::Inode{0}};
 constexpr fuse::Handle kBadHandles[] = {0, 999999, ~fuse::Handle{0}};
 constexpr char kSecret[] = "CANARY-SECRET-CONTENT";
-
-size_t count_fds() {
-  size_t n = 0;
-  for (auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
-    (void)e;
-    ++n;
-  }
-  return n;
-}
 
 // Everything about a tree that a stray syscall could change (but atime).
 std::string snapshot(const std::string& root) {
@@ -285,14 +277,14 @@ TEST_F(BadInputTest, ReleaseTwice) {
   auto d = lookup_ok(fuse::kRootInode, "d").nodeid;
   const fuse::Handle fh = open_ok(f, O_RDONLY);
   const fuse::Handle dh = opendir_ok(d);
-  const size_t fds = count_fds();
+  const size_t fds = open_fd_count();
   EXPECT_TRUE(run(req::release(f, fh)).ok());
   EXPECT_EQ(err(req::release(f, fh)), EBADF);
   EXPECT_EQ(err(req::read(f, fh, 0, 1)), EBADF);
   EXPECT_TRUE(run(req::releasedir(d, dh)).ok());
   EXPECT_EQ(err(req::releasedir(d, dh)), EBADF);
   EXPECT_EQ(err(req::readdir(d, dh, 0, 4096)), EBADF);
-  EXPECT_EQ(count_fds(), fds - 2) << "each release closes its fd once";
+  EXPECT_EQ(open_fd_count(), fds - 2) << "each release closes its fd once";
   // A new handle never reuses a released number.
   const fuse::Handle again = open_ok(f, O_RDONLY);
   EXPECT_NE(again, fh);
@@ -700,7 +692,7 @@ class RandomMutationTest : public BadInputTest {
 };
 
 TEST_F(RandomMutationTest, TwoThousandMutatedRequests) {
-  const size_t fds_before = count_fds();
+  const size_t fds_before = open_fd_count();
   start();
   ASSERT_FALSE(HasFatalFailure());
 
@@ -920,7 +912,7 @@ TEST_F(RandomMutationTest, TwoThousandMutatedRequests) {
   session_.reset();
   server_.reset();
   fs_.reset();
-  EXPECT_EQ(count_fds(), fds_before);
+  EXPECT_EQ(open_fd_count(), fds_before);
   char cwd[PATH_MAX];
   if (::getcwd(cwd, sizeof(cwd)) != nullptr) {
     EXPECT_NE(std::string(cwd).rfind("/proc", 0), 0u) << "cwd left in /proc";

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/tests/fd_count.h"
 #include "core/tests/passthrough_fixture.h"
 
 namespace pfs::testing {
@@ -32,15 +33,6 @@ constexpr size_t kSlot = 8;  // bytes of each shared file that belong to one thr
 // Reply room per request: every reply here is small, and a 1 MiB buffer per
 // request (the default) makes the TSan build crawl in mmap/munmap.
 constexpr size_t kReplyRoom = 16384;
-
-size_t count_fds() {
-  size_t n = 0;
-  for (auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
-    (void)e;
-    ++n;
-  }
-  return n;
-}
 
 // One worker: its own Session over the shared server, its own reference counts.
 class Worker {
@@ -306,7 +298,7 @@ class ConcurrencyTest : public PassthroughTest {
 };
 
 TEST_F(ConcurrencyTest, ThreadsSharingOneServerGiveEverythingBack) {
-  const size_t fds_before = count_fds();
+  const size_t fds_before = open_fd_count();
   ASSERT_EQ(fs_->inodes().size(), 1u);
   ASSERT_EQ(fs_->handles().size(), 0u);
 
@@ -326,7 +318,7 @@ TEST_F(ConcurrencyTest, ThreadsSharingOneServerGiveEverythingBack) {
   EXPECT_EQ(fs_->handles().size(), 0u);
   EXPECT_EQ(fs_->inodes().check_invariants(), "");
   EXPECT_EQ(refcount(fuse::kRootInode), 2u) << "the root keeps the seed's count";
-  EXPECT_EQ(count_fds(), fds_before) << "an fd leaked";
+  EXPECT_EQ(open_fd_count(), fds_before) << "an fd leaked";
 
   // The host holds exactly the files nobody removes, with every thread's last write.
   std::set<std::string> names;
@@ -354,7 +346,7 @@ TEST_F(ConcurrencyTest, ThreadsSharingOneServerGiveEverythingBack) {
 // else going on: the sharpest race between lookup's increment and forget's
 // removal of the entry at zero.
 TEST_F(ConcurrencyTest, LookupForgetRaceOnOneInode) {
-  const size_t fds_before = count_fds();
+  const size_t fds_before = open_fd_count();
   std::barrier<> start(kThreads);
   std::atomic<int> bad{0};
   std::vector<std::thread> threads;
@@ -384,7 +376,7 @@ TEST_F(ConcurrencyTest, LookupForgetRaceOnOneInode) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(fs_->inodes().size(), 1u);
   EXPECT_EQ(fs_->inodes().check_invariants(), "");
-  EXPECT_EQ(count_fds(), fds_before);
+  EXPECT_EQ(open_fd_count(), fds_before);
 }
 
 }  // namespace
