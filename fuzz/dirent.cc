@@ -37,26 +37,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (auto e = parser.next()) {
     ++entries;
     const size_t hdr = pfs::passthrough::kDirentHeaderSize;
-    if (pos + hdr + 1 > size) oracle_fail("entry %zu: record header at %zu past the buffer (%zu)", entries, pos, size);
+    if (pos + hdr + 1 > size)
+      oracle_fail("entry %zu: record header at %zu past the buffer (%zu)", entries, pos, size);
     const uint8_t* rec = data + pos;
     const size_t reclen = load<uint16_t>(rec + 16);
     if (reclen < hdr + 1 || reclen > size - pos) {
-      oracle_fail("entry %zu: d_reclen %zu at %zu does not fit the buffer (%zu)", entries, reclen, pos, size);
+      oracle_fail("entry %zu: d_reclen %zu at %zu does not fit the buffer (%zu)", entries, reclen,
+                  pos, size);
     }
     const auto* name = reinterpret_cast<const uint8_t*>(e->name.data());
-    if (name != rec + hdr) oracle_fail("entry %zu: name not right after the record header", entries);
+    if (name != rec + hdr)
+      oracle_fail("entry %zu: name not right after the record header", entries);
     if (e->name.empty()) oracle_fail("entry %zu: empty name", entries);
     if (hdr + e->name.size() >= reclen) {
       oracle_fail("entry %zu: name of %zu bytes leaves no NUL inside the record (%zu)", entries,
                   e->name.size(), reclen);
     }
-    if (std::memchr(name, 0, e->name.size()) != nullptr) oracle_fail("entry %zu: NUL inside the name", entries);
+    if (std::memchr(name, 0, e->name.size()) != nullptr)
+      oracle_fail("entry %zu: NUL inside the name", entries);
     if (name[e->name.size()] != 0) oracle_fail("entry %zu: name not NUL-terminated", entries);
-    if (e->ino != load<uint64_t>(rec) || e->offset != load<uint64_t>(rec + 8) || e->type != rec[18]) {
+    if (e->ino != load<uint64_t>(rec) || e->offset != load<uint64_t>(rec + 8) ||
+        e->type != rec[18]) {
       oracle_fail("entry %zu: ino/off/type differ from the record's bytes", entries);
     }
     pos += reclen;
-    if (parser.consumed() != pos) oracle_fail("consumed() %zu, records produced %zu", parser.consumed(), pos);
+    if (parser.consumed() != pos)
+      oracle_fail("consumed() %zu, records produced %zu", parser.consumed(), pos);
   }
   if (pos < size && !parser.malformed()) {
     oracle_fail("walk stopped at %zu of %zu bytes without reporting malformed()", pos, size);

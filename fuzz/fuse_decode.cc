@@ -61,7 +61,8 @@ struct Segments {
   Segments(const uint8_t* src, size_t len, uint64_t bits) {
     const size_t count = 1 + (bits & 3);
     std::vector<size_t> cuts;
-    for (size_t i = 1; i < count; ++i) cuts.push_back(((bits >> (8 + 13 * i)) & 0x1fff) % (len + 1));
+    for (size_t i = 1; i < count; ++i)
+      cuts.push_back(((bits >> (8 + 13 * i)) & 0x1fff) % (len + 1));
     std::sort(cuts.begin(), cuts.end());
     cuts.push_back(len);
     size_t start = 0;
@@ -89,13 +90,18 @@ struct Segments {
 
 size_t reply_space(uint64_t bits, size_t full) {
   switch ((bits >> 60) & 0xf) {
-    case 0: return sizeof(fuse_out_header);
-    case 1: return sizeof(fuse_out_header) + 8;
-    case 2: return 4096;
-    case 3: return full;
+    case 0:
+      return sizeof(fuse_out_header);
+    case 1:
+      return sizeof(fuse_out_header) + 8;
+    case 2:
+      return 4096;
+    case 3:
+      return full;
     // Mostly 64 KiB + header room: enough for every reply but the largest READs,
     // and much cheaper per request under ASan than the full 1 MiB.
-    default: return std::min<size_t>(full, 65536 + 4096);
+    default:
+      return std::min<size_t>(full, 65536 + 4096);
   }
 }
 
@@ -116,7 +122,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::span<const uint8_t> stream(data, size);
   bool seeded = false;
   uint64_t seed = 0;
-  if (stream.size() >= sizeof(kMagic) + 8 && std::memcmp(stream.data(), kMagic, sizeof(kMagic)) == 0) {
+  if (stream.size() >= sizeof(kMagic) + 8 &&
+      std::memcmp(stream.data(), kMagic, sizeof(kMagic)) == 0) {
     std::memcpy(&seed, stream.data() + sizeof(kMagic), sizeof(seed));
     stream = stream.subspan(sizeof(kMagic) + 8);
     seeded = true;

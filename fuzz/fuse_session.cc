@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -94,9 +94,15 @@ pt::Config config_from(uint8_t b) {
   cfg.ascii_casefold = (b & 0x02) != 0;
   cfg.writeback = (b & 0x04) != 0;
   switch ((b >> 3) & 3) {
-    case 0: cfg.cache_policy = pt::CachePolicy::kNever; break;
-    case 2: cfg.cache_policy = pt::CachePolicy::kAlways; break;
-    default: cfg.cache_policy = pt::CachePolicy::kAuto; break;
+    case 0:
+      cfg.cache_policy = pt::CachePolicy::kNever;
+      break;
+    case 2:
+      cfg.cache_policy = pt::CachePolicy::kAlways;
+      break;
+    default:
+      cfg.cache_policy = pt::CachePolicy::kAuto;
+      break;
   }
   cfg.readonly = (b & 0x20) != 0;
   cfg.xattr = (b & 0x40) == 0;
@@ -132,8 +138,8 @@ void run_one(pfs::fuse::Server& server, const pt::PassthroughFs& fs, pfs::fuzz::
     fuse_out_header oh{};
     if (req.size() >= sizeof(h)) std::memcpy(&h, req.data(), sizeof(h));
     if (n >= sizeof(oh)) std::memcpy(&oh, reply.data(), sizeof(oh));
-    std::fprintf(stderr, "trace: opcode %u nodeid %llu len %zu -> reply %zu bytes, error %d\n", h.opcode,
-                 static_cast<unsigned long long>(h.nodeid), req.size(), n, oh.error);
+    std::fprintf(stderr, "trace: opcode %u nodeid %llu len %zu -> reply %zu bytes, error %d\n",
+                 h.opcode, static_cast<unsigned long long>(h.nodeid), req.size(), n, oh.error);
   }
 
   if (const std::string problem = fs.inodes().check_invariants(); !problem.empty()) {
@@ -165,7 +171,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::span<const uint8_t> stream(data, size);
   uint8_t config_byte = 0x08;  // the default Config (cache policy auto)
-  if (stream.size() >= sizeof(kMagic) + 1 && std::memcmp(stream.data(), kMagic, sizeof(kMagic)) == 0) {
+  if (stream.size() >= sizeof(kMagic) + 1 &&
+      std::memcmp(stream.data(), kMagic, sizeof(kMagic)) == 0) {
     config_byte = stream[sizeof(kMagic)];
     stream = stream.subspan(sizeof(kMagic) + 1);
   }

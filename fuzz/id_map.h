@@ -42,7 +42,8 @@ class IdMap {
  private:
   static void add(std::vector<uint64_t>& list, uint64_t id);
   static uint64_t map(const std::vector<uint64_t>& list, uint64_t v);
-  void remap_field(std::span<uint8_t> request, size_t offset, const std::vector<uint64_t>& list) const;
+  void remap_field(std::span<uint8_t> request, size_t offset,
+                   const std::vector<uint64_t>& list) const;
 
   std::vector<uint64_t> nodes_;
   std::vector<uint64_t> handles_;

@@ -82,9 +82,9 @@ std::vector<Seed> scenarios() {
   }
   {
     Script s;
-    s.add(req::mkdir(1, "d", 0755, 022, s.next()));                 // 2
-    s.add(req::symlink(1, "s", "file", s.next()));                  // 3
-    s.add(req::lookup(1, "file", s.next()));                        // 4
+    s.add(req::mkdir(1, "d", 0755, 022, s.next()));  // 2
+    s.add(req::symlink(1, "s", "file", s.next()));   // 3
+    s.add(req::lookup(1, "file", s.next()));         // 4
     s.add(req::link(4, 2, "hard", s.next()));
     s.add(req::readlink(3, s.next()));
     s.add(req::rename(1, "s", 2, "s2", s.next()));
@@ -109,7 +109,8 @@ std::vector<Seed> scenarios() {
     s.add(req::getxattr(2, "security.test", 64, s.next()));
     s.add(req::getxattr(2, "user.virtiofs.security.fuzz", 64, s.next()));
     s.add(req::setxattr(2, "user.virtiofs.x", "forged", 0, true, s.next()));
-    s.add(req::removexattr(2, "user.a", s.next())).add(req::removexattr(2, "security.test", s.next()));
+    s.add(req::removexattr(2, "user.a", s.next()))
+        .add(req::removexattr(2, "security.test", s.next()));
     s.add(req::lookup(1, "fifo", s.next())).add(req::listxattr(3, 256, s.next()));
     s.add(req::setxattr(3, "user.p", "on a fifo", 0, true, s.next()));
     s.add(req::lookup(1, "link", s.next())).add(req::getxattr(4, "user.fuzz", 64, s.next()));
@@ -206,7 +207,10 @@ std::vector<Seed> scenarios() {
     s.add(req::mkdir(1, "a/b", 0755, 0, s.next()));
     s.add(req::rename(1, "file", 1, "..", s.next()));
     s.add(req::getattr(12345, {}, s.next())).add(req::read(1, 999, 0, 10, 0, s.next()));
-    s.add(mem::RequestBuilder(FUSE_WRITE, 1, s.next()).obj(fuse_write_in{1, 0, 4096, 0, 0, 0, 0}).raw("x").finish());
+    s.add(mem::RequestBuilder(FUSE_WRITE, 1, s.next())
+              .obj(fuse_write_in{1, 0, 4096, 0, 0, 0, 0})
+              .raw("x")
+              .finish());
     s.add(mem::RequestBuilder(FUSE_GETATTR, 1, s.next()).force_total_extlen(200).finish());
     s.add(mem::RequestBuilder(4242, 1, s.next()).raw("junk").finish());
     s.add(req::init(mem::kLinuxInitFlags, 7, 38, 131072, s.next()));  // a second INIT
@@ -223,15 +227,21 @@ std::vector<Seed> scenarios() {
   {
     Script s;
     s.add(req::lookup(1, "upper.txt", s.next())).add(req::lookup(1, "FILE", s.next()));
-    s.add(req::lookup(1, "file", s.next())).add(req::setxattr(2, "security.cap", "c", 0, true, s.next()));
+    s.add(req::lookup(1, "file", s.next()))
+        .add(req::setxattr(2, "security.cap", "c", 0, true, s.next()));
     s.add(req::listxattr(2, 512, s.next())).add(req::getxattr(2, "security.fuzz", 64, s.next()));
     s.add(req::create(1, "ro-created", S_IFREG | 0644, O_RDWR, 0, s.next()));
     out.push_back({"config_paths", s.bytes()});
   }
   {
     Script s;
-    const Bytes ctx = mem::secctx_block("security.selinux", std::string_view("system_u:object_r:tmp_t:s0\0", 28));
-    s.add(mem::RequestBuilder(FUSE_MKDIR, 1, s.next()).obj(fuse_mkdir_in{0755, 022}).str("sec").extension(ctx).finish());
+    const Bytes ctx =
+        mem::secctx_block("security.selinux", std::string_view("system_u:object_r:tmp_t:s0\0", 28));
+    s.add(mem::RequestBuilder(FUSE_MKDIR, 1, s.next())
+              .obj(fuse_mkdir_in{0755, 022})
+              .str("sec")
+              .extension(ctx)
+              .finish());
     s.add(mem::RequestBuilder(FUSE_CREATE, 1, s.next())
               .obj(fuse_create_in{O_RDWR, S_IFREG | 0644, 022, 0})
               .str("secf")
@@ -312,7 +322,8 @@ int main(int argc, char** argv) {
   for (const char* n : {"init_lookup_open_read", "create_write_fsync_release", "readdir"}) {
     Bytes seed(8);
     for (size_t k = 0; k < 8; ++k) seed[k] = static_cast<uint8_t>(seeds[i] >> (8 * k));
-    ok &= write_file(decode_dir / ("split_" + std::string(n) + ".fuse"), prefixed("PFSS", seed, find(n)));
+    ok &= write_file(decode_dir / ("split_" + std::string(n) + ".fuse"),
+                     prefixed("PFSS", seed, find(n)));
     ++i;
     ++files;
   }

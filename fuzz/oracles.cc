@@ -14,10 +14,14 @@ void (*g_fail_hook)() = nullptr;
 
 const char* opcode_name(uint32_t op) {
   switch (op) {
-    case FUSE_FORGET: return "FORGET";
-    case FUSE_BATCH_FORGET: return "BATCH_FORGET";
-    case FUSE_INTERRUPT: return "INTERRUPT";
-    default: return "request";
+    case FUSE_FORGET:
+      return "FORGET";
+    case FUSE_BATCH_FORGET:
+      return "BATCH_FORGET";
+    case FUSE_INTERRUPT:
+      return "INTERRUPT";
+    default:
+      return "request";
   }
 }
 

@@ -26,7 +26,10 @@ size_t count_open_fds();
 // The process's fd count must come back to what it was when the baseline was taken.
 class FdBaseline {
  public:
-  void take() { baseline_ = count_open_fds(); taken_ = true; }
+  void take() {
+    baseline_ = count_open_fds();
+    taken_ = true;
+  }
   bool taken() const { return taken_; }
   // Aborts when the count differs from the baseline.
   void check(const char* when) const;

@@ -16,8 +16,8 @@ constexpr std::string_view kXattrValue = "plausible xattr value";
 // Three names, NUL-separated, the way listxattr returns them.
 constexpr std::string_view kXattrList{"user.plausible\0security.selinux\0user.virtiofs.x\0", 48};
 constexpr std::string_view kLinkTarget = "plausible/link/target";
-constexpr std::array<std::string_view, 6> kDirNames = {".", "..", "a", "file.txt", "dir",
-                                                        "a-rather-longer-name-for-padding"};
+constexpr std::array<std::string_view, 6> kDirNames = {
+    ".", "..", "a", "file.txt", "dir", "a-rather-longer-name-for-padding"};
 
 uint64_t name_hash(std::string_view s) {
   uint64_t h = 1469598103934665603ull;
@@ -44,11 +44,16 @@ struct stat make_attr(fuse::Inode inode, mode_t type, uint32_t perm) {
 // The type follows the name's first byte, so that the fuzzer can pick it.
 mode_t type_for(std::string_view name) {
   switch (name.empty() ? 'f' : name[0]) {
-    case 'd': return S_IFDIR;
-    case 'l': return S_IFLNK;
-    case 'p': return S_IFIFO;
-    case 'c': return S_IFCHR;
-    default: return S_IFREG;
+    case 'd':
+      return S_IFDIR;
+    case 'l':
+      return S_IFLNK;
+    case 'p':
+      return S_IFIFO;
+    case 'c':
+      return S_IFCHR;
+    default:
+      return S_IFREG;
   }
 }
 
@@ -117,7 +122,8 @@ Result<fuse::Entry> PlausibleFs::link(const fuse::Context&, fuse::Inode, fuse::I
 }
 
 Result<fuse::OpenReply> PlausibleFs::open(const fuse::Context&, fuse::Inode, uint32_t flags) {
-  return fuse::OpenReply{42, (flags & O_DIRECT) ? uint32_t{FOPEN_DIRECT_IO} : uint32_t{FOPEN_KEEP_CACHE}};
+  return fuse::OpenReply{
+      42, (flags & O_DIRECT) ? uint32_t{FOPEN_DIRECT_IO} : uint32_t{FOPEN_KEEP_CACHE}};
 }
 
 Result<size_t> PlausibleFs::read(const fuse::Context&, fuse::Inode, fuse::Handle, fuse::Writer& out,
@@ -193,11 +199,12 @@ Status PlausibleFs::readdir(const fuse::Context&, fuse::Inode, fuse::Handle, uin
   return kOk;
 }
 
-Result<fuse::CreateReply> PlausibleFs::create(const fuse::Context&, fuse::Inode, std::string_view name,
-                                              uint32_t mode, uint32_t flags, uint32_t,
-                                              std::string_view) {
-  return fuse::CreateReply{make_entry(name, S_IFREG, mode),
-                           fuse::OpenReply{43, (flags & O_DIRECT) ? uint32_t{FOPEN_DIRECT_IO} : 0u}};
+Result<fuse::CreateReply> PlausibleFs::create(const fuse::Context&, fuse::Inode,
+                                              std::string_view name, uint32_t mode, uint32_t flags,
+                                              uint32_t, std::string_view) {
+  return fuse::CreateReply{
+      make_entry(name, S_IFREG, mode),
+      fuse::OpenReply{43, (flags & O_DIRECT) ? uint32_t{FOPEN_DIRECT_IO} : 0u}};
 }
 
 Result<fuse::CreateReply> PlausibleFs::tmpfile(const fuse::Context&, fuse::Inode, uint32_t mode,
@@ -215,15 +222,15 @@ Result<fuse::IoctlReply> PlausibleFs::ioctl(const fuse::Context&, fuse::Inode, f
   return fuse::IoctlReply{static_cast<int32_t>(cmd & 0xff), out.size()};
 }
 
-Result<uint64_t> PlausibleFs::lseek(const fuse::Context&, fuse::Inode, fuse::Handle, uint64_t offset,
-                                    uint32_t whence) {
+Result<uint64_t> PlausibleFs::lseek(const fuse::Context&, fuse::Inode, fuse::Handle,
+                                    uint64_t offset, uint32_t whence) {
   if (whence > 4) return Errno{EINVAL};
   return offset;
 }
 
-Result<size_t> PlausibleFs::copy_file_range(const fuse::Context&, fuse::Inode, fuse::Handle, uint64_t,
-                                            fuse::Inode, fuse::Handle, uint64_t, uint64_t length,
-                                            uint64_t) {
+Result<size_t> PlausibleFs::copy_file_range(const fuse::Context&, fuse::Inode, fuse::Handle,
+                                            uint64_t, fuse::Inode, fuse::Handle, uint64_t,
+                                            uint64_t length, uint64_t) {
   return static_cast<size_t>(std::min<uint64_t>(length, 1u << 30));
 }
 

@@ -23,7 +23,8 @@ class PlausibleFs final : public fuse::FileSystem {
   Result<fuse::FsOptions> init(fuse::FsOptions capable) override { return capable; }
   Result<fuse::Entry> lookup(const fuse::Context&, fuse::Inode, std::string_view name) override;
   void forget(const fuse::Context&, fuse::Inode, uint64_t) override {}
-  void batch_forget(const fuse::Context&, std::span<const std::pair<fuse::Inode, uint64_t>>) override {}
+  void batch_forget(const fuse::Context&,
+                    std::span<const std::pair<fuse::Inode, uint64_t>>) override {}
   Result<fuse::AttrReply> getattr(const fuse::Context&, fuse::Inode inode,
                                   std::optional<fuse::Handle>) override;
   Result<fuse::AttrReply> setattr(const fuse::Context&, fuse::Inode inode,
@@ -66,7 +67,9 @@ class PlausibleFs final : public fuse::FileSystem {
   Result<fuse::OpenReply> opendir(const fuse::Context&, fuse::Inode, uint32_t flags) override;
   Status readdir(const fuse::Context&, fuse::Inode, fuse::Handle, uint64_t offset,
                  fuse::DirSink& sink) override;
-  Status releasedir(const fuse::Context&, fuse::Inode, uint32_t, fuse::Handle) override { return kOk; }
+  Status releasedir(const fuse::Context&, fuse::Inode, uint32_t, fuse::Handle) override {
+    return kOk;
+  }
   Status fsyncdir(const fuse::Context&, fuse::Inode, bool, fuse::Handle) override { return kOk; }
   Status access(const fuse::Context&, fuse::Inode, uint32_t) override { return kOk; }
   Result<fuse::CreateReply> create(const fuse::Context&, fuse::Inode, std::string_view name,

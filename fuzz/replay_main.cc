@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
       ++ran;
     }
   }
-  std::printf("replay: %zu inputs run, %zu rejected by the target, %zu unreadable\n", ran,
-              rejected, unreadable);
+  std::printf("replay: %zu inputs run, %zu rejected by the target, %zu unreadable\n", ran, rejected,
+              unreadable);
   return unreadable == 0 ? 0 : 1;
 }

@@ -42,7 +42,8 @@ void write_file(const std::string& path, std::string_view content, mode_t mode) 
   if (fd < 0) oracle_fail("scratch setup: create %s: %s", path.c_str(), std::strerror(errno));
   const ssize_t n = ::write(fd, content.data(), content.size());
   ::close(fd);
-  if (n != static_cast<ssize_t>(content.size())) oracle_fail("scratch setup: write %s", path.c_str());
+  if (n != static_cast<ssize_t>(content.size()))
+    oracle_fail("scratch setup: write %s", path.c_str());
   must(::chmod(path.c_str(), mode), "chmod", path);  // whatever the umask
 }
 
@@ -80,17 +81,22 @@ void empty_dir(int dir_fd, const std::string& path) {
     if (S_ISDIR(st.st_mode)) {
       clear_inode_flags(dir_fd, name.c_str());
       ::fchmodat(dir_fd, name.c_str(), 0700, 0);
-      const int sub = ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub < 0) oracle_fail("scratch reset: open %s/%s: %s", path.c_str(), name.c_str(), std::strerror(errno));
+      const int sub =
+          ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0)
+        oracle_fail("scratch reset: open %s/%s: %s", path.c_str(), name.c_str(),
+                    std::strerror(errno));
       empty_dir(sub, path + "/" + name);
       ::close(sub);
       if (::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) != 0) {
-        oracle_fail("scratch reset: rmdir %s/%s: %s", path.c_str(), name.c_str(), std::strerror(errno));
+        oracle_fail("scratch reset: rmdir %s/%s: %s", path.c_str(), name.c_str(),
+                    std::strerror(errno));
       }
     } else if (::unlinkat(dir_fd, name.c_str(), 0) != 0) {
       clear_inode_flags(dir_fd, name.c_str());
       if (::unlinkat(dir_fd, name.c_str(), 0) != 0) {
-        oracle_fail("scratch reset: unlink %s/%s: %s", path.c_str(), name.c_str(), std::strerror(errno));
+        oracle_fail("scratch reset: unlink %s/%s: %s", path.c_str(), name.c_str(),
+                    std::strerror(errno));
       }
     }
   }
@@ -155,7 +161,8 @@ void describe(const std::string& path, const std::string& rel, std::string& out)
 
 }  // namespace
 
-ScratchArea::ScratchArea() : base_(pick_base()), root_(base_ + "/root"), canary_(base_ + "/canary") {
+ScratchArea::ScratchArea()
+    : base_(pick_base()), root_(base_ + "/root"), canary_(base_ + "/canary") {
   must(::mkdir(root_.c_str(), 0755), "mkdir", root_);
   must(::mkdir(canary_.c_str(), 0755), "mkdir", canary_);
   write_file(canary_ + "/secret", "canary: must never change\n", 0644);
@@ -223,8 +230,9 @@ std::string ScratchArea::snapshot() const {
 void ScratchArea::check_canary() const {
   const std::string now = snapshot();
   if (now != canary_snapshot_) {
-    oracle_fail("the canary tree beside the scratch root changed (an escape):\n--- before\n%s--- after\n%s",
-                canary_snapshot_.c_str(), now.c_str());
+    oracle_fail(
+        "the canary tree beside the scratch root changed (an escape):\n--- before\n%s--- after\n%s",
+        canary_snapshot_.c_str(), now.c_str());
   }
 }
 

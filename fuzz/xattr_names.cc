@@ -10,6 +10,8 @@
 //
 // Input: byte 0 bit 0 = rewrite; the rest is (a) a listxattr buffer as is and
 // (b) split at NULs into guest names.
+#include "core/passthrough/xattr_names.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -17,7 +19,6 @@
 #include <string_view>
 #include <vector>
 
-#include "core/passthrough/xattr_names.h"
 #include "fuzz/oracles.h"
 
 namespace {
@@ -32,7 +33,8 @@ bool ref_starts(const std::string& s, const std::string& p) {
 }
 
 std::string ref_host(const std::string& name, bool rewrite) {
-  if (rewrite && ref_starts(name, "security.") && name != "security.selinux") return kRefPrefix + name;
+  if (rewrite && ref_starts(name, "security.") && name != "security.selinux")
+    return kRefPrefix + name;
   return name;
 }
 
