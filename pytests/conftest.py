@@ -23,6 +23,9 @@ from pathlib import Path
 
 import pytest
 
+# The VM suite's fixtures (vm_env, vm_image, vm_accel) live in their own plugin module.
+pytest_plugins = ["conftest_vm"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BINARY = REPO_ROOT / "build" / "default" / "core" / "daemon" / "pfsd"
 MOUNT_TIMEOUT = 10.0  # seconds for a mount to appear in /proc/self/mountinfo

@@ -1,12 +1,19 @@
-// pfsd: serves a host directory through the kernel's FUSE client (host mode).
+// pfsd: serves a host directory through the kernel's FUSE client (host mode) or
+// to a VM through vhost-user (virtio-fs), as virtiofsd does.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "core/daemon/log.h"
 #include "core/daemon/options.h"
@@ -15,6 +22,8 @@
 #include "core/transport/devfuse/devfuse_session.h"
 #include "core/transport/devfuse/fuse_mount.h"
 #include "core/transport/devfuse/session_recorder.h"
+#include "core/transport/vhost_user/backend.h"
+#include "core/transport/vhost_user/fs_device.h"
 
 namespace pfs::daemon {
 namespace {
@@ -32,6 +41,116 @@ const char* policy_name(passthrough::CachePolicy p) {
       return "always";
   }
   return "?";
+}
+
+// Listens on `path` (removing a stale socket left by an earlier run).
+Result<ScopedFd> listen_on(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return Errno{ENAMETOOLONG};
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return Errno{EEXIST};
+    ::unlink(path.c_str());
+  }
+  // Safety: a fresh socket owned by the ScopedFd; errors are returned.
+  ScopedFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return last_errno();
+  // Safety: addr is a complete sockaddr_un (path length checked above); failures
+  // are returned with their errno.
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(fd.get(), 1) != 0) {
+    return last_errno();
+  }
+  return fd;
+}
+
+// vhost-user mode: accept one front-end, serve it, exit 0 when it goes away.
+int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& waited) {
+  ScopedFd listener;
+  std::string where;
+  if (!opts.socket_path.empty()) {
+    auto l = listen_on(opts.socket_path);
+    if (!l) {
+      std::fprintf(
+          stderr, "pfsd: cannot listen on %s: %s%s\n", opts.socket_path.c_str(),
+          std::strerror(l.error()),
+          l.error() == EEXIST ? " (it is not a socket: remove it or pick another path)" : "");
+      return 1;
+    }
+    listener = std::move(*l);
+    where = opts.socket_path;
+  } else {
+    listener.reset(opts.socket_fd);
+    where = "fd " + std::to_string(opts.socket_fd);
+  }
+
+  transport::vhost_user::Logger logger = [](transport::vhost_user::Severity s,
+                                            std::string_view msg) {
+    const auto level = static_cast<LogLevel>(static_cast<int>(s));
+    if (log_enabled(level)) log(level, "%.*s", static_cast<int>(msg.size()), msg.data());
+  };
+  transport::vhost_user::FsDevice device(server, logger);
+  transport::vhost_user::Backend backend(device, logger);
+
+  log(LogLevel::kInfo, "waiting for a front-end on %s (sharing %s, cache=%s%s)", where.c_str(),
+      opts.fs.root_dir.c_str(), policy_name(opts.fs.cache_policy),
+      opts.fs.readonly ? ", readonly" : "");
+  std::atomic<bool> done{false};
+  std::mutex listener_mu;  // the listener is closed by the serving thread, woken by main
+  int exit_code = 0;
+  std::thread serving([&] {
+    ScopedFd conn;
+    for (;;) {
+      // Safety: accept() on our listening socket; the connection is owned at once.
+      conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (conn.valid() || errno != EINTR) break;
+    }
+    if (!conn.valid()) {
+      if (!done.load()) {
+        log(LogLevel::kError, "accept on %s failed: %s", where.c_str(), std::strerror(errno));
+        exit_code = 1;
+      }
+    } else {
+      {
+        std::lock_guard lock(listener_mu);
+        listener.reset();  // one front-end only
+        if (!opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
+      }
+      log(LogLevel::kInfo, "front-end connected");
+      const auto end = backend.serve(std::move(conn));
+      if (end == transport::vhost_user::Backend::End::kMalformed) {
+        log(LogLevel::kWarn, "closed the connection after a malformed message");
+      }
+      if (end != transport::vhost_user::Backend::End::kShutdown) {
+        log(LogLevel::kInfo, "front-end disconnected; exiting");
+      }
+    }
+    done.store(true);
+    ::kill(::getpid(), kSessionEnded);
+  });
+
+  int sig = 0;
+  while (::sigwait(&waited, &sig) != 0) {
+  }
+  if (sig != kSessionEnded) {
+    log(LogLevel::kInfo, "%s: exiting", strsignal(sig));
+    done.store(true);
+    backend.shutdown();
+    // Wakes a blocked accept(): shutdown on a listening socket makes it fail.
+    std::lock_guard lock(listener_mu);
+    if (listener.valid()) ::shutdown(listener.get(), SHUT_RDWR);
+  }
+  serving.join();
+  // Never connected (SIGTERM while waiting): do not leave the socket file behind.
+  if (listener.valid() && !opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
+  const auto& st = device.stats();
+  log(LogLevel::kInfo, "served %llu requests (%llu malformed chains, %llu dropped)",
+      static_cast<unsigned long long>(st.chains.load()),
+      static_cast<unsigned long long>(st.bad_chains.load()),
+      static_cast<unsigned long long>(st.dropped.load()));
+  return exit_code;
 }
 
 int run(const Options& opts) {
@@ -60,6 +179,7 @@ int run(const Options& opts) {
         static_cast<int>(b.reason.size()), b.reason.data(), b.error);
   };
   fuse::Server server(**fs, sopts);
+  if (opts.vhost_user()) return run_vhost_user(opts, server, waited);
 
   std::unique_ptr<transport::devfuse::SessionRecorder> recorder;
   if (!opts.record_dir.empty()) {

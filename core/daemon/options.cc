@@ -11,6 +11,8 @@
 #include <optional>
 #include <sstream>
 
+#include "core/transport/vhost_user/backend.h"
+
 namespace pfs::daemon {
 
 namespace {
@@ -106,7 +108,10 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
       "pfsd: serve a host directory through FUSE, as a port of crosvm's PassthroughFs.\n"
       "Host mode mounts it with the kernel's own FUSE client:\n"
       "  pfsd --shared-dir DIR --mount MOUNTPOINT\n"
-      "Stop it with Ctrl-C or SIGTERM: it unmounts (lazily when busy) and exits 0.",
+      "vhost-user mode serves a VM (QEMU vhost-user-fs-pci), as virtiofsd does:\n"
+      "  pfsd --shared-dir DIR --socket-path PATH   (or --fd N)\n"
+      "Stop it with Ctrl-C or SIGTERM: it unmounts (lazily when busy) and exits 0;\n"
+      "in vhost-user mode it also exits 0 when the front-end disconnects.",
       "pfsd"};
   std::string shared_dir, cache = "auto", level = "info";
   bool xattr = true, no_xattr = false;
@@ -118,6 +123,13 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   app.add_option("--shared-dir", shared_dir, "Directory to share")->type_name("DIR");
   app.add_option("--mount", out.mountpoint, "Mount point on the host (host mode, /dev/fuse)")
       ->type_name("MOUNTPOINT");
+  app.add_option("--socket-path", out.socket_path,
+                 "vhost-user mode: listen on this unix socket for one front-end")
+      ->type_name("PATH");
+  app.add_option("--fd", out.socket_fd, "vhost-user mode: an already listening socket fd")
+      ->type_name("N");
+  app.add_flag("--print-capabilities", out.print_capabilities,
+               "Print the vhost-user backend capabilities (JSON) and exit");
   app.add_option("--cache", cache, "Cache policy: never|auto|always|metadata (default auto)")
       ->type_name("POLICY");
   app.add_flag("--writeback", out.fs.writeback, "Enable the kernel's writeback cache");
@@ -134,7 +146,9 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
                  "Seconds the client may cache attributes (default: by cache policy)")
       ->type_name("SECONDS");
   app.add_flag("--readonly", out.fs.readonly, "Refuse every change with EROFS");
-  app.add_option("--thread-pool-size", threads, "Worker threads (default 4)")->type_name("N");
+  app.add_option("--thread-pool-size", threads,
+                 "Worker threads (default 4; host mode: vhost-user runs one worker per queue)")
+      ->type_name("N");
   app.add_option("--log-level", level, "error|warn|info|debug (default info)")->type_name("LEVEL");
   app.add_option("--record", out.record_dir,
                  "Write every request received, raw, to a session file in DIR")
@@ -154,6 +168,9 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
     return {ParseOutcome::kExitError, "pfsd: " + what + " (see pfsd --help)"};
   }
   if (version) return {ParseOutcome::kExitOk, kVersion};
+  if (out.print_capabilities) {
+    return {ParseOutcome::kExitOk, transport::vhost_user::kCapabilitiesJson};
+  }
 
   Legacy l;
   if (std::string err = parse_legacy(legacy, l); !err.empty()) {
@@ -172,9 +189,15 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
     return {ParseOutcome::kExitError,
             "pfsd: no shared directory: give --shared-dir DIR (or -o source=DIR)"};
   }
-  if (out.mountpoint.empty()) {
+  const int modes = (out.mountpoint.empty() ? 0 : 1) + (out.socket_path.empty() ? 0 : 1) +
+                    (out.socket_fd >= 0 ? 1 : 0);
+  if (modes == 0) {
     return {ParseOutcome::kExitError,
-            "pfsd: nothing to serve on: give --mount MOUNTPOINT (host mode)"};
+            "pfsd: nothing to serve on: give --mount MOUNTPOINT (host mode), or --socket-path "
+            "PATH or --fd N (vhost-user)"};
+  }
+  if (modes > 1) {
+    return {ParseOutcome::kExitError, "pfsd: give only one of --mount, --socket-path and --fd"};
   }
   double policy_timeout = 1;
   auto policy = parse_cache(cache, &policy_timeout);
@@ -218,6 +241,13 @@ std::string validate_environment(const Options& opts) {
   if (::access(dir.c_str(), R_OK | X_OK) != 0) {
     return "pfsd: shared directory " + dir + " is not readable: " + std::strerror(errno) +
            " (check its permissions)";
+  }
+  if (opts.vhost_user()) {
+    if (opts.socket_fd >= 0 && ::fcntl(opts.socket_fd, F_GETFD) < 0) {
+      return "pfsd: --fd " + std::to_string(opts.socket_fd) + ": " + std::strerror(errno) +
+             " (pass a listening socket fd)";
+    }
+    return "";
   }
   if (::stat(opts.mountpoint.c_str(), &st) != 0 && errno != ENOTCONN) {
     return "pfsd: mountpoint " + opts.mountpoint + ": " + std::strerror(errno) +

@@ -12,12 +12,17 @@ namespace pfs::daemon {
 
 struct Options {
   passthrough::Config fs;
-  std::string mountpoint;  // host mode
+  std::string mountpoint;           // host mode
+  std::string socket_path;          // vhost-user mode: listen here, serve one front-end
+  int socket_fd = -1;               // vhost-user mode: an already listening socket
+  bool print_capabilities = false;  // print the vhost-user backend JSON and exit
   unsigned threads = 4;
   LogLevel log_level = LogLevel::kInfo;
   std::string record_dir;
   bool default_permissions = false;
   bool allow_other = true;
+
+  bool vhost_user() const { return !socket_path.empty() || socket_fd >= 0; }
 };
 
 struct ParseOutcome {
@@ -25,12 +30,13 @@ struct ParseOutcome {
   std::string message;  // help/version text, or the one-line error
 };
 
-// Parses argv into `out`. On --help/--version the text is in message (kExitOk);
+// Parses argv into `out`. On --help/--version/--print-capabilities the text is in
+// message (kExitOk);
 // on bad use, one line saying what is wrong and how to fix it (kExitError).
 ParseOutcome parse_options(int argc, char** argv, Options& out);
 
 // Checks what parsing cannot: the shared dir exists and is a readable directory,
-// the mountpoint exists, /dev/fuse is there. Returns the one-line error or "".
+// the mountpoint exists and /dev/fuse is there (host mode). Returns the one-line error or "".
 std::string validate_environment(const Options& opts);
 
 }  // namespace pfs::daemon

@@ -76,6 +76,11 @@ TEST(PfsdOptionsTest, BadUseIsOneClearLine) {
       {{"--shared-dir", "/s", "--mount", "/m", "--entry-timeout", "-3"}, "timeouts"},
       {{"--shared-dir", "/s", "--mount", "/m", "--bogus"}, "--bogus"},
       {{"-o", "source=/s,frobnicate", "--mount", "/m"}, "frobnicate"},
+      {{"--shared-dir", "/s"}, "--socket-path"},
+      {{"--shared-dir", "/s", "--mount", "/m", "--socket-path", "/v.sock"}, "only one of"},
+      {{"--shared-dir", "/s", "--socket-path", "/v.sock", "--fd", "3"}, "only one of"},
+      {{"--shared-dir", "/s", "--mount", "/m", "--fd", "3"}, "only one of"},
+      {{"--socket-path", "/v.sock"}, "--shared-dir"},
   };
   for (const auto& [args, needle] : cases) {
     Options o;
@@ -94,6 +99,48 @@ TEST(PfsdOptionsTest, HelpAndVersionExitZero) {
   auto version = parse({"--version"}, o);
   EXPECT_EQ(version.kind, ParseOutcome::kExitOk);
   EXPECT_NE(version.message.find("pfsd"), std::string::npos);
+}
+
+TEST(PfsdOptionsTest, VhostUserModes) {
+  Options o;
+  auto r = parse({"--shared-dir", "/srv", "--socket-path", "/run/vfs.sock", "--cache", "never",
+                  "--thread-pool-size", "2", "--xattr"},
+                 o);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_TRUE(o.vhost_user());
+  EXPECT_EQ(o.socket_path, "/run/vfs.sock");
+  EXPECT_TRUE(o.mountpoint.empty());
+  EXPECT_EQ(o.fs.cache_policy, passthrough::CachePolicy::kNever);
+  EXPECT_TRUE(o.fs.xattr);
+
+  Options f;
+  r = parse({"-o", "source=/srv", "--fd", "7"}, f);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_TRUE(f.vhost_user());
+  EXPECT_EQ(f.socket_fd, 7);
+  EXPECT_EQ(f.fs.root_dir, "/srv");
+
+  Options h;
+  ASSERT_EQ(parse({"--shared-dir", "/srv", "--mount", "/m"}, h).kind, ParseOutcome::kRun);
+  EXPECT_FALSE(h.vhost_user());
+}
+
+TEST(PfsdOptionsTest, PrintCapabilitiesNeedsNothingElse) {
+  Options o;
+  auto r = parse({"--print-capabilities"}, o);
+  EXPECT_EQ(r.kind, ParseOutcome::kExitOk);
+  EXPECT_NE(r.message.find("\"type\": \"fs\""), std::string::npos) << r.message;
+}
+
+TEST(PfsdOptionsTest, VhostUserEnvironmentSkipsMountChecks) {
+  Options o;
+  o.fs.root_dir = "/tmp";
+  o.socket_path = "/nonexistent/dir/v.sock";  // bind reports this one at start
+  EXPECT_EQ(validate_environment(o), "");
+  Options f;
+  f.fs.root_dir = "/tmp";
+  f.socket_fd = 1000;  // not open
+  EXPECT_NE(validate_environment(f).find("--fd 1000"), std::string::npos);
 }
 
 TEST(PfsdOptionsTest, EnvironmentChecksNameTheProblem) {

@@ -1,0 +1,94 @@
+// pfs-guest-tool: what busybox lacks in the VM-suite guest. Built static by ci/vm-image.
+//
+//   pfs-guest-tool getxattr PATH NAME          value on stdout (raw bytes)
+//   pfs-guest-tool setxattr PATH NAME VALUE    (flags: 0)
+//   pfs-guest-tool listxattr PATH              one name per line
+//   pfs-guest-tool removexattr PATH NAME
+//   pfs-guest-tool umount2 PATH force|detach|force,detach
+//                                              umount2(2) without stat'ing PATH first
+//                                              (busybox umount does, and hangs on a dead
+//                                              virtio-fs mount); MNT_FORCE aborts the
+//                                              FUSE connection, failing pending requests
+//   pfs-guest-tool mkfiles DIR N               create N empty files DIR/fNNNNNN, fsync
+//                                              nothing; print "files=N secs=S rate=R"
+// Exit status 0 on success; on failure the errno name and message go to stderr
+// ("ERRNO=ENODATA ...") and the exit status is 1, so tests can assert the errno.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fail(const char* what) {
+  int e = errno;
+  fprintf(stderr, "ERRNO=%s %s: %s\n", strerrorname_np(e) ? strerrorname_np(e) : "?", what,
+          strerror(e));
+  return 1;
+}
+
+static int cmd_get(const char* path, const char* name) {
+  char buf[65536];
+  ssize_t n = lgetxattr(path, name, buf, sizeof buf);
+  if (n < 0) return fail("getxattr");
+  fwrite(buf, 1, (size_t)n, stdout);
+  return 0;
+}
+
+static int cmd_list(const char* path) {
+  char buf[65536];
+  ssize_t n = llistxattr(path, buf, sizeof buf);
+  if (n < 0) return fail("listxattr");
+  for (ssize_t i = 0; i < n;) {
+    size_t len = strnlen(buf + i, (size_t)(n - i));
+    printf("%.*s\n", (int)len, buf + i);
+    i += (ssize_t)len + 1;
+  }
+  return 0;
+}
+
+static int cmd_mkfiles(const char* dir, long count) {
+  struct timespec t0, t1;
+  char path[4096];
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (long i = 0; i < count; i++) {
+    snprintf(path, sizeof path, "%s/f%06ld", dir, i);
+    int fd = open(path, O_CREAT | O_WRONLY | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return fail("open");
+    if (close(fd) < 0) return fail("close");
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  printf("files=%ld secs=%.3f rate=%.1f\n", count, secs, secs > 0 ? (double)count / secs : 0.0);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 4 && !strcmp(argv[1], "getxattr")) return cmd_get(argv[2], argv[3]);
+  if (argc == 5 && !strcmp(argv[1], "setxattr")) {
+    if (lsetxattr(argv[2], argv[3], argv[4], strlen(argv[4]), 0) < 0) return fail("setxattr");
+    return 0;
+  }
+  if (argc == 3 && !strcmp(argv[1], "listxattr")) return cmd_list(argv[2]);
+  if (argc == 4 && !strcmp(argv[1], "removexattr")) {
+    if (lremovexattr(argv[2], argv[3]) < 0) return fail("removexattr");
+    return 0;
+  }
+  if (argc == 4 && !strcmp(argv[1], "umount2")) {
+    int flags = 0;
+    if (strstr(argv[3], "force")) flags |= MNT_FORCE;
+    if (strstr(argv[3], "detach")) flags |= MNT_DETACH;
+    if (umount2(argv[2], flags) < 0) return fail("umount2");
+    return 0;
+  }
+  if (argc == 4 && !strcmp(argv[1], "mkfiles")) return cmd_mkfiles(argv[2], atol(argv[3]));
+  fprintf(stderr,
+          "usage: pfs-guest-tool getxattr|setxattr|listxattr|removexattr PATH [NAME [VALUE]]\n"
+          "       pfs-guest-tool umount2 PATH force|detach|force,detach\n"
+          "       pfs-guest-tool mkfiles DIR N\n");
+  return 2;
+}
