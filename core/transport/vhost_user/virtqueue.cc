@@ -114,7 +114,7 @@ Virtqueue::Pop Virtqueue::pop(Chain& out, std::string* why) {
   }
   // Relaxed: ordered after the acquire load of avail->idx above.
   const uint16_t head =
-      load16(avail_, kAvailRing + 2 * (last_avail_ % size_), std::memory_order_relaxed);
+      load16(avail_, kAvailRing + size_t{2} * (last_avail_ % size_), std::memory_order_relaxed);
   ++last_avail_;
   out.head = head;
   if (head >= size_) {
@@ -206,7 +206,8 @@ bool Virtqueue::should_notify() {
   signalled_valid_ = true;
   if (!valid) return true;
   // used_event lives after the avail ring entries; relaxed after the fence above.
-  const uint16_t used_event = load16(avail_, kAvailRing + 2 * size_, std::memory_order_relaxed);
+  const uint16_t used_event =
+      load16(avail_, kAvailRing + size_t{2} * size_, std::memory_order_relaxed);
   // vring_need_event (2.7.10): notify when used_event lies in [old, new).
   return static_cast<uint16_t>(new_idx - used_event - 1) < static_cast<uint16_t>(new_idx - old_idx);
 }
