@@ -119,9 +119,10 @@ def test_xattr_user(vm_env):
     assert r.rc == 1 and "ERRNO=ENODATA" in r.out, r.out
 
 
+# pfsd only: QEMU's C virtiofsd has no --rewrite-security-xattrs, so this test is
+# generated for the pfsd session alone (not generated-then-skipped for virtiofsd).
+@pytest.mark.parametrize("vm_env", ["pfsd"], indirect=True)
 def test_xattr_rewrite_security(vm_env):
-    if vm_env.kind != "pfsd":
-        pytest.skip("pfsd only: QEMU's C virtiofsd has no --rewrite-security-xattrs")
     f = h(vm_env, "sx")
     g(vm_env, "echo > /mnt/sx && pfs-guest-tool setxattr /mnt/sx security.pfstest v1")
     assert os.getxattr(f, "user.virtiofs.security.pfstest") == b"v1"
