@@ -22,6 +22,7 @@
 #include "core/passthrough/passthrough_fs.h"
 #include "core/passthrough/xattr_names.h"
 #include "core/tests/scratch_dir.h"
+#include "core/tests/served_tree.h"
 #include "core/transport/memory/reply.h"
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
@@ -138,11 +139,9 @@ RC_GTEST_PROP(XattrNames, ReservedNamesRefusedThroughServer, ()) {
   pfs::passthrough::Config cfg;
   cfg.root_dir = dir.path();
   cfg.rewrite_security_xattrs = true;
-  auto fs = pfs::passthrough::PassthroughFs::create(cfg);
-  RC_ASSERT(fs.ok());
-  pfs::fuse::Server server(**fs);
-  mem::Session session(server);
-  RC_ASSERT(session.init().ok());
+  pfs::testing::ServedTree tree;
+  RC_ASSERT(tree.open(cfg) == "");
+  mem::Session& session = *tree.session;
   const mem::Reply look = session.run(req::lookup(1, "f"));
   RC_ASSERT(look.ok());
   const uint64_t node = look.as<fuse_entry_out>()->nodeid;

@@ -279,12 +279,9 @@ TEST(CasefoldOffTest, CaseMattersByDefault) {
   std::ofstream(dir / "Name") << "x";
   passthrough::Config cfg;
   cfg.root_dir = dir.path();
-  auto fs = passthrough::PassthroughFs::create(cfg);
-  ASSERT_TRUE(fs.ok());
-  fuse::Server server(**fs);
-  mem::Session session(server);
-  ASSERT_TRUE(session.init().ok());
-  EXPECT_EQ(session.run(req::lookup(fuse::kRootInode, "name")).error(), ENOENT);
+  ServedTree tree;
+  ASSERT_EQ(tree.open(cfg), "");
+  EXPECT_EQ(tree.session->run(req::lookup(fuse::kRootInode, "name")).error(), ENOENT);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "core/fuse/server.h"
 #include "core/passthrough/passthrough_fs.h"
 #include "core/tests/scratch_dir.h"
+#include "core/tests/served_tree.h"
 #include "core/transport/memory/reply.h"
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
@@ -39,13 +40,12 @@ class PassthroughTest : public ::testing::Test {
 
   void start(uint64_t capable = mem::kLinuxInitFlags) {
     cfg_.root_dir = dir_.path();
-    auto fs = passthrough::PassthroughFs::create(cfg_);
-    ASSERT_TRUE(fs.ok()) << "PassthroughFs::create: " << fs.error();
-    fs_ = std::move(*fs);
-    server_ = std::make_unique<fuse::Server>(*fs_);
-    session_ = std::make_unique<mem::Session>(*server_);
-    const mem::Reply init = session_->init(capable);
-    ASSERT_TRUE(init.ok()) << "INIT failed: " << init.error();
+    ServedTree tree;
+    const std::string why = tree.open(cfg_, capable);
+    ASSERT_EQ(why, "");
+    fs_ = std::move(tree.fs);
+    server_ = std::move(tree.server);
+    session_ = std::move(tree.session);
   }
 
   mem::Reply run(const mem::Bytes& request) {

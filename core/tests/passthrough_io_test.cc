@@ -404,14 +404,11 @@ TEST(WritebackOffTest, NotNegotiatedUnlessConfigured) {
   ScratchDir dir("pfs-e2e");
   passthrough::Config cfg;
   cfg.root_dir = dir.path();
-  auto fs = passthrough::PassthroughFs::create(cfg);
-  ASSERT_TRUE(fs.ok());
-  fuse::Server server(**fs);
-  mem::Session session(server);
-  ASSERT_TRUE(session.init().ok());
-  EXPECT_FALSE(server.negotiated_flags() & FUSE_WRITEBACK_CACHE);
-  EXPECT_TRUE(server.negotiated_flags() & FUSE_DO_READDIRPLUS);
-  EXPECT_TRUE(server.negotiated_flags() & FUSE_POSIX_ACL);
+  ServedTree tree;
+  ASSERT_EQ(tree.open(cfg), "");
+  EXPECT_FALSE(tree.server->negotiated_flags() & FUSE_WRITEBACK_CACHE);
+  EXPECT_TRUE(tree.server->negotiated_flags() & FUSE_DO_READDIRPLUS);
+  EXPECT_TRUE(tree.server->negotiated_flags() & FUSE_POSIX_ACL);
 }
 
 }  // namespace
