@@ -34,6 +34,17 @@ KILL_TIMEOUT = 5.0  # seconds for pfsd to exit after SIGKILL
 SCRATCH_PREFIX = "pfs-pytest-"
 
 
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
+def pytest_configure(config):
+    # A SIGTERM (ci/test's `timeout`, a CI runner cancelling) would end pytest without
+    # fixture teardown, leaving mounts, daemons and QEMU behind. As an interrupt, pytest
+    # stops the run and still tears every fixture down.
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
 # --------------------------------------------------------------------------- helpers
 
 

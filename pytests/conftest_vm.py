@@ -108,6 +108,19 @@ def vm_env(request, vm_image, vm_accel):
         pytest.fail(f"VM session ({kind}) teardown: " + "; ".join(problems), pytrace=False)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run all of one daemon's VM tests together, so each daemon boots once. A test that
+    narrows vm_env's params (indirect parametrize, e.g. pfsd-only) would otherwise sit
+    between the other daemon's tests and force a teardown and a second boot. Only the
+    vm_env tests move, among their own slots; everything else keeps its place."""
+    slots = [i for i, it in enumerate(items)
+             if "vm_env" in getattr(getattr(it, "callspec", None), "params", {})]
+    ordered = sorted((items[i] for i in slots),
+                     key=lambda it: DAEMONS.index(it.callspec.params["vm_env"]))
+    for i, it in zip(slots, ordered):
+        items[i] = it
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -5,6 +5,9 @@ whose message carries the guest console tail and the daemons' logs.
 Guest protocol (ci/vm-guest/init) on the second serial port (ttyS1), a UNIX socket here:
   host -> guest  "PFSCMD <id> <base64 script>\\n"
   guest -> host  "@@PFS-RESULT <id> <rc> <len>\\n<base64 output>@@PFS-END <id>\\n"
+and a diagnostics channel on the third (ttyS2), used when a command times out:
+  host -> guest  "PFSDIAG\\n"
+  guest -> host  "@@PFS-DIAG\\n<fuse connections, task states and stacks>@@PFS-DIAG-END\\n"
 """
 
 from __future__ import annotations
@@ -87,6 +90,72 @@ def _tail(path: Path, n: int = 4000) -> str:
     return data[-n:].decode(errors="replace")
 
 
+def _proc_text(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _descendants(pid: int) -> list[int]:
+    """pid and every process below it (virtiofsd serves from a forked sandbox child)."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            stat = _proc_text(f"/proc/{d}/stat")
+            if stat:
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def task_report(pid: int) -> str:
+    """One line per thread of pid and its descendants: state, wait channel, syscall
+    number and the kernel stack (function names), read from /proc as root."""
+    lines = []
+    for p in _descendants(pid):
+        lines.append(f"  process {p} ({_proc_text(f'/proc/{p}/comm')})")
+        try:
+            tids = sorted(os.listdir(f"/proc/{p}/task"), key=int)
+        except OSError:
+            continue
+        for tid in tids:
+            t = f"/proc/{p}/task/{tid}"
+            stat = _proc_text(f"{t}/stat")
+            state = stat.rsplit(")", 1)[1].split()[0] if stat else "?"
+            stack = [ln.split("] ", 1)[-1].split("+")[0] for ln in _proc_text(f"{t}/stack").splitlines()]
+            lines.append(f"    tid {tid} {state} {_proc_text(f'{t}/comm')} wchan={_proc_text(f'{t}/wchan') or '-'} "
+                         f"syscall={_proc_text(f'{t}/syscall').split(' ')[0] or '-'} "
+                         f"stack: {' < '.join(stack) or '-'}")
+    return "\n".join(lines)
+
+
+def describe_exit(rc: int) -> str:
+    if rc < 0:
+        try:
+            return f"killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"killed by signal {-rc}"
+    return f"exit status {rc}"
+
+
+def kernel_log_lines() -> list[str]:
+    """The host kernel log (dmesg), or one line saying why it cannot be read."""
+    try:
+        p = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return [f"(dmesg: {e})"]
+    if p.returncode != 0:
+        return [f"(dmesg failed: {p.stderr.strip()})"]
+    return p.stdout.splitlines()
+
+
 def _stop_pid(proc: subprocess.Popen | None, sig=signal.SIGTERM, timeout=STOP_TIMEOUT) -> int | None:
     """Signal one process by PID, bounded wait, SIGKILL as last resort."""
     if proc is None:
@@ -159,6 +228,15 @@ class Daemon:
     def log(self) -> str:
         return _tail(self.log_path, 6000)
 
+    def status(self, threads: bool) -> str:
+        """Alive or how it ended; with threads=True also where each thread waits."""
+        if self.proc is None:
+            return "not started"
+        rc = self.proc.poll()
+        if rc is not None:
+            return f"{describe_exit(rc)}{' (killed on purpose)' if self.killed_on_purpose else ''}"
+        return f"running, pid {self.proc.pid}" + (f"\n{task_report(self.proc.pid)}" if threads else "")
+
 
 def pfsd_binary() -> Path:
     env = os.environ.get("PFSD")
@@ -200,6 +278,10 @@ class Vm:
         self.base, self.image, self.devices = base, image, devices
         self.accel, self.share, self.smp = accel, share, smp
         self.cmd_socket = base / "cmd.sock"
+        self.diag_socket = base / "diag.sock"
+        self.diag_sock: socket.socket | None = None
+        self.diag_cache: tuple[str, str] | None = None  # (wedged what, report)
+        self.kmsg_start = 0  # host kernel log lines before this VM started
         self.console = base / "console.log"
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
@@ -218,24 +300,72 @@ class Vm:
             cmd += ["-chardev", f"socket,id=vfs{i},path={d.socket}",
                     "-device", f"vhost-user-fs-pci,chardev=vfs{i},tag={tag},queue-size=1024"]
         cmd += ["-chardev", f"socket,id=cmd,path={self.cmd_socket},server=on,wait=off",
-                "-serial", "mon:stdio", "-serial", "chardev:cmd",
+                "-chardev", f"socket,id=diag,path={self.diag_socket},server=on,wait=off",
+                "-serial", "mon:stdio", "-serial", "chardev:cmd", "-serial", "chardev:diag",
                 "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
                 "-append", "console=ttyS0 panic=-1 mitigations=off loglevel=6",
                 "-nographic", "-no-reboot"]
         return cmd
 
     def diagnostics(self) -> str:
+        """QEMU's command, the console tail, each daemon's state and log, the host kernel
+        log since boot; after a command timed out also where every guest task and every
+        daemon thread waits (to tell a daemon that never answered from a stuck guest)."""
         parts = [f"--- QEMU command ---\n{' '.join(self.command())}",
+                 f"--- QEMU: {self._qemu_status()} ---",
                  f"--- guest console tail ({self.console}) ---\n{_tail(self.console)}"]
+        if self.wedged:
+            parts.append(f"--- guest tasks (diagnostics channel ttyS2) ---\n{self.guest_diagnostics()}")
         for d, tag in self.devices:
+            head, _, threads = d.status(threads=bool(self.wedged)).partition("\n")
+            parts.append(f"--- {d.kind} ({d.name}, tag {tag}): {head} ---" + (f"\n{threads}" if threads else ""))
             parts.append(f"--- {d.kind} log ({d.name}, tag {tag}) ---\n{d.log()}")
+        new_kmsg = kernel_log_lines()[self.kmsg_start:]
+        parts.append(f"--- host kernel log since this VM started ({len(new_kmsg)} lines, last 30) ---")
+        parts.extend(new_kmsg[-30:])
         return "\n".join(parts)
+
+    def _qemu_status(self) -> str:
+        if self.proc is None:
+            return "not started"
+        rc = self.proc.poll()
+        return f"running, pid {self.proc.pid}" if rc is None else describe_exit(rc)
+
+    def guest_diagnostics(self, timeout: float = 20.0) -> str:
+        """Ask the guest's /init, on ttyS2, for its fuse connections and task states.
+        Cached per wedge: pytest's report hook asks again for the same failure."""
+        if self.diag_cache and self.diag_cache[0] == self.wedged:
+            return self.diag_cache[1]
+        if self.diag_sock is None:
+            return "(no diagnostics channel connected)"
+        buf, deadline = b"", time.monotonic() + timeout
+        try:
+            self.diag_sock.sendall(b"PFSDIAG\n")
+            while b"@@PFS-DIAG-END\n" not in buf:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise socket.timeout()
+                self.diag_sock.settimeout(left)
+                data = self.diag_sock.recv(1 << 16)
+                if not data:
+                    raise OSError("channel closed")
+                buf += data
+            report = buf.split(b"@@PFS-DIAG\n", 1)[-1].split(b"@@PFS-DIAG-END\n", 1)[0]
+            text = report.decode(errors="replace").rstrip()
+        except socket.timeout:
+            text = (f"(no answer within {timeout:.0f} s: the guest's /init cannot run, so the "
+                    f"guest kernel itself is stuck or starved)\n{buf.decode(errors='replace')}")
+        except OSError as e:
+            text = f"(diagnostics channel: {e})"
+        self.diag_cache = (self.wedged, text)
+        return text
 
     def fail(self, msg: str, cls=VmError):
         raise cls(f"{msg}\n{self.diagnostics()}")
 
     def boot(self) -> float:
         t0 = time.monotonic()
+        self.kmsg_start = len(kernel_log_lines())
         with open(self.console, "wb") as cf:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=cf,
                                          stderr=subprocess.STDOUT)
@@ -245,11 +375,14 @@ class Vm:
                 self.fail(f"QEMU exited with {self.proc.returncode} during boot")
             try:
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                d = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(str(self.cmd_socket))
-                self.sock = s
+                d.connect(str(self.diag_socket))  # created with cmd.sock, before the guest runs
+                self.sock, self.diag_sock = s, d
                 break
             except OSError:
                 s.close()
+                d.close()
             if time.monotonic() > deadline:
                 self.fail("QEMU's command socket never appeared", VmTimeout)
             time.sleep(0.05)
@@ -302,8 +435,9 @@ class Vm:
         return res
 
     def stop(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
+        for s in (self.sock, self.diag_sock):
+            if s is not None:
+                s.close()
         _stop_pid(self.proc, timeout=5)
 
 
@@ -351,12 +485,20 @@ class VmSession:
 
     def close(self) -> list[str]:
         """Kill QEMU, then the daemons, by PID; remove the tree. Returns problems seen."""
-        problems = []
+        problems, gone = [], set()
+        for name, d in self.daemons.items():
+            # A daemon gone before teardown (nobody killed it) died under the guest.
+            if d.proc is not None and d.proc.poll() is not None and not d.killed_on_purpose:
+                gone.add(name)
+                problems.append(f"{d.kind} {d.name} ended during the session: "
+                                f"{describe_exit(d.proc.returncode)}")
         try:
             self.vm.stop()
         finally:
-            for d in self.daemons.values():
+            for name, d in self.daemons.items():
                 rc = d.stop()
+                if name in gone:
+                    continue
                 # virtiofsd exits on its own when QEMU disconnects; a signal death of
                 # a daemon we did not kill on purpose is worth reporting.
                 if rc is not None and rc < 0 and rc != -signal.SIGTERM and not d.killed_on_purpose:
