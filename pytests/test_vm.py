@@ -119,6 +119,38 @@ def test_xattr_user(vm_env):
     assert r.rc == 1 and "ERRNO=ENODATA" in r.out, r.out
 
 
+def test_one_call_moves_a_megabyte(vm_env):
+    """One write(2) and one pread(2) of 1 MiB each move the whole MiB. The guest sends
+    every page as its own descriptor; a daemon that stops at a batch of them answers
+    short, and the program sees a short count (cache=never: direct I/O, one request per
+    call; cache=auto: through the page cache)."""
+    mib = 1 << 20
+    want = bytes((i * 31 + i // 4096) & 0xFF for i in range(mib))
+    for mnt, name in (("/mnt2", "never"), ("/mnt", "main")):
+        out = g(vm_env, f"pfs-guest-tool onecall {mnt}/onecall.bin {mib}").out.strip()
+        assert out == f"wrote={mib} read={mib} same=yes", f"{mnt}: {out}"
+        host = vm_env.daemons[name].h("onecall.bin").read_bytes()
+        assert host == want, f"{mnt}: the host file differs from what the guest wrote"
+
+
+def test_large_readahead_reads_whole_file(vm_env):
+    """With the guest's readahead raised to 1 MiB, one FUSE read asks for up to 256
+    pages. A short answer to a readahead means end of file to the kernel, which then
+    shrinks the file's cached size: the guest would see a truncated file."""
+    data = os.urandom(8 << 20)
+    h(vm_env, "ra").mkdir()
+    h(vm_env, "ra", "big.bin").write_bytes(data)
+    out = g(vm_env, """set -e
+bdi=/sys/class/bdi/$(awk '$5 == "/mnt" {print $3}' /proc/self/mountinfo)/read_ahead_kb
+old=$(cat $bdi)
+trap 'echo $old > $bdi' EXIT
+echo 1024 > $bdi
+sync; echo 3 > /proc/sys/vm/drop_caches
+sha256sum /mnt/ra/big.bin; stat -c %s /mnt/ra/big.bin""").out.split("\n")
+    assert out[0].split()[0] == hashlib.sha256(data).hexdigest(), out
+    assert int(out[1]) == len(data), out
+
+
 # pfsd only: QEMU's C virtiofsd has no --rewrite-security-xattrs, so this test is
 # generated for the pfsd session alone (not generated-then-skipped for virtiofsd).
 @pytest.mark.parametrize("vm_env", ["pfsd"], indirect=True)

@@ -11,6 +11,9 @@
 //                                              FUSE connection, failing pending requests
 //   pfs-guest-tool mkfiles DIR N               create N empty files DIR/fNNNNNN, fsync
 //                                              nothing; print "files=N secs=S rate=R"
+//   pfs-guest-tool onecall PATH BYTES          create PATH, one write(2) of BYTES (a
+//                                              pattern), one pread(2) of BYTES at 0;
+//                                              print "wrote=N read=M same=yes|no"
 // Exit status 0 on success; on failure the errno name and message go to stderr
 // ("ERRNO=ENODATA ...") and the exit status is 1, so tests can assert the errno.
 #define _GNU_SOURCE
@@ -67,6 +70,31 @@ static int cmd_mkfiles(const char* dir, long count) {
   return 0;
 }
 
+// What a single system call moves: a daemon that answers a large request short makes
+// the guest kernel hand a short count back to the program.
+static int cmd_onecall(const char* path, long bytes) {
+  if (bytes <= 0) {
+    errno = EINVAL;
+    return fail("byte count");
+  }
+  char* out = malloc((size_t)bytes);
+  char* in = malloc((size_t)bytes);
+  if (!out || !in) return fail("malloc");
+  for (long i = 0; i < bytes; i++) out[i] = (char)(i * 31 + i / 4096);
+  int fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0) return fail("open");
+  ssize_t w = write(fd, out, (size_t)bytes);
+  if (w < 0) return fail("write");
+  ssize_t r = pread(fd, in, (size_t)bytes, 0);
+  if (r < 0) return fail("pread");
+  if (close(fd) < 0) return fail("close");
+  int same = r == w && memcmp(in, out, (size_t)r) == 0;
+  printf("wrote=%zd read=%zd same=%s\n", w, r, same ? "yes" : "no");
+  free(out);
+  free(in);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 4 && !strcmp(argv[1], "getxattr")) return cmd_get(argv[2], argv[3]);
   if (argc == 5 && !strcmp(argv[1], "setxattr")) {
@@ -86,9 +114,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc == 4 && !strcmp(argv[1], "mkfiles")) return cmd_mkfiles(argv[2], atol(argv[3]));
+  if (argc == 4 && !strcmp(argv[1], "onecall")) return cmd_onecall(argv[2], atol(argv[3]));
   fprintf(stderr,
           "usage: pfs-guest-tool getxattr|setxattr|listxattr|removexattr PATH [NAME [VALUE]]\n"
           "       pfs-guest-tool umount2 PATH force|detach|force,detach\n"
-          "       pfs-guest-tool mkfiles DIR N\n");
+          "       pfs-guest-tool mkfiles DIR N\n"
+          "       pfs-guest-tool onecall PATH BYTES\n");
   return 2;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cstring>
 
 namespace pfs::fuse {
@@ -99,8 +100,15 @@ size_t Reader::peek_iovecs(size_t count, std::span<iovec> out) const {
   return gather(segs_, nsegs_, seg_, seg_off_, std::min(count, available_), out);
 }
 
+// One pwritev/preadv takes every remaining segment: a virtio-fs guest sends each page
+// of a 1 MiB write as its own descriptor (256+ segments), and a transfer cut at a
+// smaller batch is a short write/read the guest kernel must retry (or, for a
+// readahead, reads as end of file). kMaxSegments is IOV_MAX, so this never truncates.
+using SegmentIovecs = std::array<iovec, kMaxSegments>;
+static_assert(kMaxSegments <= IOV_MAX, "one preadv/pwritev must take every segment");
+
 Result<size_t> Reader::write_to_fd(int fd, size_t count, off_t offset) {
-  std::array<iovec, 64> iov{};
+  SegmentIovecs iov;
   const size_t n = peek_iovecs(count, iov);
   if (n == 0) return size_t{0};
   // Safety: the iovecs point into the request segments, which are readable for
@@ -191,7 +199,7 @@ bool Writer::patch(size_t offset, const void* data, size_t len) {
 }
 
 Result<size_t> Writer::read_from_fd(int fd, size_t count, off_t offset) {
-  std::array<iovec, 64> iov{};
+  SegmentIovecs iov;
   const size_t n = gather(segs_, nsegs_, seg_, seg_off_, std::min(count, available_), iov);
   if (n == 0) return size_t{0};
   // Safety: the iovecs cover only the unwritten reply space, which is writable for

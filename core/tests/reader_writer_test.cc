@@ -7,6 +7,7 @@
 #include <array>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/passthrough/scoped_fd.h"
 
@@ -82,6 +83,52 @@ TEST(ZeroCopyTest, PreadvAndPwritevGoStraightToSegments) {
   EXPECT_EQ(*eof, 0u);
   auto bad = w.read_from_fd(-1, 4, 0);
   EXPECT_EQ(bad.error(), EBADF);
+}
+
+// A virtio-fs guest sends a 1 MiB write as 256 page-sized descriptors (and a read
+// reply as as many): the whole transfer must go in one call, not stop at a batch.
+TEST(ZeroCopyTest, PageScatteredMegabyteMovesInOneCall) {
+  constexpr size_t kPage = 4096, kPages = 256;
+  ScopedFd fd(::memfd_create("pages", MFD_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  std::vector<char> src(kPage * kPages);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<char>(i * 7 + i / kPage);
+  std::vector<iovec> req;
+  for (size_t p = 0; p < kPages; ++p) req.push_back(iovec{src.data() + p * kPage, kPage});
+  Reader r(req);
+  auto wrote = r.write_to_fd(fd.get(), src.size(), 0);
+  ASSERT_TRUE(wrote.ok());
+  EXPECT_EQ(*wrote, src.size()) << "a short write here costs the guest a retry per batch";
+  EXPECT_EQ(r.available(), 0u);
+
+  // Read it back into pages laid out in reverse order, as guest pages need not be in order.
+  std::vector<char> dst(src.size());
+  std::vector<iovec> rep;
+  for (size_t p = 0; p < kPages; ++p)
+    rep.push_back(iovec{dst.data() + (kPages - 1 - p) * kPage, kPage});
+  Writer w(rep);
+  auto got = w.read_from_fd(fd.get(), src.size(), 0);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, src.size()) << "a short read of a readahead reads as end of file";
+  for (size_t p = 0; p < kPages; ++p) {
+    ASSERT_EQ(std::memcmp(dst.data() + (kPages - 1 - p) * kPage, src.data() + p * kPage, kPage), 0)
+        << "page " << p;
+  }
+}
+
+// Past kMaxSegments the transport truncates the list: the transfer stops there, and
+// the count says so (never more than the segments hold).
+TEST(ZeroCopyTest, SegmentsBeyondTheLimitAreNotTransferred) {
+  ScopedFd fd(::memfd_create("many", MFD_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  std::vector<char> src(kMaxSegments + 10, 'x');
+  std::vector<iovec> req;
+  for (char& c : src) req.push_back(iovec{&c, 1});
+  Reader r(req);
+  EXPECT_EQ(r.available(), kMaxSegments);
+  auto wrote = r.write_to_fd(fd.get(), src.size(), 0);
+  ASSERT_TRUE(wrote.ok());
+  EXPECT_EQ(*wrote, kMaxSegments);
 }
 
 }  // namespace
