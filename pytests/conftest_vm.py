@@ -63,27 +63,29 @@ def vm_accel(request) -> str:
     return accel
 
 
-def start_session(request, kind: str, image: H.Image, accel: str, share: bool = True,
-                  names=("main", "never"), first_op_secs: int = 30) -> H.VmSession:
-    """Start daemons + QEMU + mounts; on any failure clean up and pytest.fail."""
-    if kind == "pfsd":
-        try:
-            H.check_pfsd_vhost_user()
-            problem = None
-        except H.VmError as e:
-            problem = str(e)
-        if problem:
-            pytest.fail(problem, pytrace=False)
-    base = Path(tempfile.mkdtemp(prefix=f"pfs-vm-{kind}-", dir="/tmp"))
+def _need_pfsd() -> None:
+    try:
+        H.check_pfsd_vhost_user()
+        problem = None
+    except H.VmError as e:
+        problem = str(e)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+
+
+def _scratch_base(label: str) -> Path:
+    base = Path(tempfile.mkdtemp(prefix=f"pfs-vm-{label}-", dir="/tmp"))
     base.chmod(0o755)
-    spec = {"main": ("auto", "/mnt"), "never": ("never", "/mnt2")}
-    mounts = [(n, spec[n][0], spec[n][1], _daemon_args(kind, n)) for n in names]
-    sess = H.VmSession(kind, image, accel, base, mounts, share=share, first_op_secs=first_op_secs)
+    return base
+
+
+def _start(sess: H.VmSession, label: str) -> H.VmSession:
+    """Start daemons + QEMU + mounts; on any failure clean up and pytest.fail."""
     problem = None
     try:
         sess.start()
     except H.VmError as e:
-        problem = f"VM session ({kind}) did not start: {e}"
+        problem = f"VM session ({label}) did not start: {e}"
     except BaseException:
         sess.close()
         raise
@@ -91,6 +93,29 @@ def start_session(request, kind: str, image: H.Image, accel: str, share: bool = 
         sess.close()
         pytest.fail(problem, pytrace=False)
     return sess
+
+
+def start_session(request, kind: str, image: H.Image, accel: str, share: bool = True,
+                  names=("main", "never"), first_op_secs: int = 30) -> H.VmSession:
+    """One daemon kind on every mount (see the module docstring)."""
+    if kind == "pfsd":
+        _need_pfsd()
+    spec = {"main": ("auto", "/mnt"), "never": ("never", "/mnt2")}
+    mounts = [(n, spec[n][0], spec[n][1], _daemon_args(kind, n)) for n in names]
+    sess = H.VmSession(kind, image, accel, _scratch_base(kind), mounts, share=share,
+                       first_op_secs=first_op_secs)
+    return _start(sess, kind)
+
+
+def start_pair_session(image: H.Image, accel: str) -> H.VmSession:
+    """pfsd and QEMU's virtiofsd side by side in one guest, same options (cache auto,
+    xattrs): tag pfs-pfsd on /mnt, tag pfs-ref on /mnt2. For differential tests."""
+    _need_pfsd()
+    mounts = [("pfsd", "auto", "/mnt", ["--thread-pool-size", "2", "--xattr"]),
+              ("ref", "auto", "/mnt2", ["-o", "xattr"])]
+    sess = H.VmSession("pfsd", image, accel, _scratch_base("pair"), mounts,
+                       kinds={"ref": "virtiofsd"})
+    return _start(sess, "pfsd beside virtiofsd")
 
 
 @pytest.fixture(scope="session", params=DAEMONS)
@@ -111,14 +136,19 @@ def vm_env(request, vm_image, vm_accel):
 def pytest_collection_modifyitems(config, items):
     """Run all of one daemon's VM tests together, so each daemon boots once. A test that
     narrows vm_env's params (indirect parametrize, e.g. pfsd-only) would otherwise sit
-    between the other daemon's tests and force a teardown and a second boot. Only the
-    vm_env tests move, among their own slots; everything else keeps its place."""
-    slots = [i for i, it in enumerate(items)
-             if "vm_env" in getattr(getattr(it, "callspec", None), "params", {})]
-    ordered = sorted((items[i] for i in slots),
-                     key=lambda it: DAEMONS.index(it.callspec.params["vm_env"]))
-    for i, it in zip(slots, ordered):
-        items[i] = it
+    between the other daemon's tests and force a teardown and a second boot. The vm_env
+    tests run as one block where the first of them was; tests that boot their own VM
+    (differential, harness) follow the block."""
+    def uses_vm_env(it) -> bool:
+        return "vm_env" in getattr(getattr(it, "callspec", None), "params", {})
+
+    first = next((i for i, it in enumerate(items) if uses_vm_env(it)), None)
+    if first is None:
+        return
+    block = sorted((it for it in items if uses_vm_env(it)),
+                   key=lambda it: DAEMONS.index(it.callspec.params["vm_env"]))
+    rest = [it for it in items[first:] if not uses_vm_env(it)]
+    items[first:] = block + rest
 
 
 @pytest.hookimpl(hookwrapper=True)

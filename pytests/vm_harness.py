@@ -449,13 +449,14 @@ class VmSession:
 
     def __init__(self, kind: str, image: Image, accel: str, base: Path,
                  mounts: list[tuple[str, str, str, list[str]]], share: bool = True,
-                 first_op_secs: int = 30):
-        # mounts: (name, cache, guest mountpoint, extra daemon args)
+                 first_op_secs: int = 30, kinds: dict[str, str] | None = None):
+        # mounts: (name, cache, guest mountpoint, extra daemon args); every mount is
+        # served by a `kind` daemon unless `kinds` names another for it.
         self.kind, self.image, self.accel, self.base = kind, image, accel, base
         self.daemons: dict[str, Daemon] = {}
         self.mountpoints: dict[str, str] = {}
         for name, cache, mnt, extra in mounts:
-            self.daemons[name] = Daemon(kind, base, name, cache, extra)
+            self.daemons[name] = Daemon((kinds or {}).get(name, kind), base, name, cache, extra)
             self.mountpoints[name] = mnt
         self.vm = Vm(base, image, [(d, f"pfs-{n}") for n, d in self.daemons.items()], accel, share)
         self.first_op_secs = first_op_secs
