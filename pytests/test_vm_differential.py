@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from pathlib import Path
 
 import pytest
 
 import conftest_vm
+import vm_harness as H
 
 pytestmark = pytest.mark.vm
 
@@ -97,3 +99,32 @@ def test_battery_matches_virtiofsd(pair, request):
     conftest_vm._say(request.config, f"differential: {len(ours)} battery steps, {same} answered "
                      f"alike by pfsd and virtiofsd, {len(ours) - same} deliberate differences; "
                      f"host trees alike ({len(a)} paths)")
+
+
+def test_throughput_side_by_side(pair, request):
+    """Printed, not asserted: the same guest, the same moment, alternating which daemon
+    goes first over two rounds (best of each): dd 128 MiB write (conv=fsync) and cold
+    read, and files created per second. Fairer than the per-daemon figures of
+    test_throughput_figures, which come from two boots in different states."""
+    mib = 128
+    best: dict[str, dict[str, float]] = {"pfsd": {}, "ref": {}}
+    for rnd in range(2):
+        order = [("/mnt", "pfsd"), ("/mnt2", "ref")]
+        for mnt, name in (order if rnd == 0 else order[::-1]):
+            r = pair.vm.run(f"mkdir -p {mnt}/tp && dd if=/dev/zero of={mnt}/tp/w bs=1M count={mib} "
+                            "conv=fsync", timeout=300)
+            w = mib / H.dd_secs(r.out, r.secs)
+            assert pair.daemons[name].h("tp", "w").stat().st_size == mib << 20
+            r = pair.vm.run(f"sync; echo 3 > /proc/sys/vm/drop_caches; dd if={mnt}/tp/w "
+                            "of=/dev/null bs=1M", timeout=300)
+            rd = mib / H.dd_secs(r.out, r.secs)
+            r = pair.vm.run(f"rm -rf {mnt}/tp && mkdir -p {mnt}/tp/files && "
+                            f"pfs-guest-tool mkfiles {mnt}/tp/files 1000 && rm -rf {mnt}/tp", timeout=300)
+            files = float(re.search(r"rate=([0-9.]+)", r.out).group(1))
+            for key, v in (("write", w), ("read", rd), ("files", files)):
+                best[name][key] = max(best[name].get(key, 0.0), v)
+    for name, label in (("pfsd", "pfsd"), ("ref", "virtiofsd")):
+        b = best[name]
+        conftest_vm._say(request.config, f"side by side ({pair.accel}), {label}: dd write {mib} MiB "
+                         f"{b['write']:.1f} MiB/s, read {b['read']:.1f} MiB/s, "
+                         f"create {b['files']:.1f} files/s (best of 2)")

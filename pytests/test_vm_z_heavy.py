@@ -86,21 +86,14 @@ wait""", 300)
     assert len(got) == len(want) and set(got) == want, "appends lost, torn or duplicated"
 
 
-def _dd_rate(out: str, nbytes: int, host_secs: float) -> str:
-    # busybox dd: "268435456 bytes (256.0MB) copied, 3.2 seconds, 80.0MB/s"
-    m = re.search(r"copied, ([0-9.]+) seconds", out)
-    secs = float(m.group(1)) if m else host_secs
-    return f"{nbytes / MiB / secs:.1f} MiB/s ({secs:.1f} s)"
-
-
 def test_throughput_figures(vm_env, request):
     """Printed, not asserted: dd 256 MiB write (conv=fsync) and read (cold), files/s."""
     g(vm_env, "mkdir -p /mnt/tp")
     r = g(vm_env, "dd if=/dev/zero of=/mnt/tp/w bs=1M count=256 conv=fsync", 600)
-    w = _dd_rate(r.out, 256 * MiB, r.secs)
+    w = H.dd_rate(r.out, 256 * MiB, r.secs)
     assert os.path.getsize(h(vm_env, "tp", "w")) == 256 * MiB
     r = g(vm_env, "sync; echo 3 > /proc/sys/vm/drop_caches; dd if=/mnt/tp/w of=/dev/null bs=1M", 600)
-    rd = _dd_rate(r.out, 256 * MiB, r.secs)
+    rd = H.dd_rate(r.out, 256 * MiB, r.secs)
     os.unlink(h(vm_env, "tp", "w"))
     r = g(vm_env, "mkdir /mnt/tp/files && pfs-guest-tool mkfiles /mnt/tp/files 2000", 300)
     rate = re.search(r"rate=([0-9.]+)", r.out).group(1)

@@ -156,6 +156,18 @@ def kernel_log_lines() -> list[str]:
     return p.stdout.splitlines()
 
 
+def dd_secs(out: str, host_secs: float) -> float:
+    """The seconds busybox dd reports ("... copied, 3.2 seconds, 80.0MB/s"), else the
+    host-side time of the command."""
+    m = re.search(r"copied, ([0-9.]+) seconds", out)
+    return float(m.group(1)) if m else host_secs
+
+
+def dd_rate(out: str, nbytes: int, host_secs: float) -> str:
+    secs = dd_secs(out, host_secs)
+    return f"{nbytes / (1 << 20) / secs:.1f} MiB/s ({secs:.1f} s)"
+
+
 def _stop_pid(proc: subprocess.Popen | None, sig=signal.SIGTERM, timeout=STOP_TIMEOUT) -> int | None:
     """Signal one process by PID, bounded wait, SIGKILL as last resort."""
     if proc is None:
