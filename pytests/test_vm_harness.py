@@ -29,14 +29,14 @@ def test_private_guest_memory_is_detected(request, vm_image, vm_accel):
 
 def test_command_timeout_reports_guest_and_daemon_state(request, vm_image, vm_accel):
     """When a guest command times out, the error must say where things stand: the
-    guest's blocked task and its kernel stack (from the ttyS2 diagnostics channel), the
+    guest's blocked task and its kernel stack (from the ttyS1 diagnostics channel), the
     daemon's threads and state, and QEMU's state. Staged by stopping the daemon, so a
     guest lookup waits for an answer that cannot come until it is continued."""
     sess = conftest_vm.start_session(request, "virtiofsd", vm_image, vm_accel,
                                      names=("never",), first_op_secs=30)
     daemon = sess.daemons["never"]
     try:
-        pids = H._descendants(daemon.proc.pid)
+        pids = H.descendants(daemon.proc.pid)
         for p in pids:
             os.kill(p, signal.SIGSTOP)
         try:
@@ -46,7 +46,7 @@ def test_command_timeout_reports_guest_and_daemon_state(request, vm_image, vm_ac
             for p in pids:
                 os.kill(p, signal.SIGCONT)
         msg = str(ei.value)
-        guest = msg.split("--- guest tasks (diagnostics channel ttyS2) ---", 1)[1]
+        guest = msg.split("--- guest tasks (diagnostics channel ttyS1) ---", 1)[1]
         guest = guest.split("\n--- ", 1)[0]
         assert "no answer within" not in guest, guest
         stat_lines = [ln for ln in guest.splitlines() if " stat " in ln]

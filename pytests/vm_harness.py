@@ -2,10 +2,10 @@
 command channel. No pytest fixtures here (see conftest_vm.py); failures raise VmError
 whose message carries the guest console tail and the daemons' logs.
 
-Guest protocol (ci/vm-guest/init) on the second serial port (ttyS1), a UNIX socket here:
+Guest protocol (ci/vm-guest/init) on a virtio-serial port named pfs.cmd, a UNIX socket here:
   host -> guest  "PFSCMD <id> <base64 script>\\n"
   guest -> host  "@@PFS-RESULT <id> <rc> <len>\\n<base64 output>@@PFS-END <id>\\n"
-and a diagnostics channel on the third (ttyS2), used when a command times out:
+and a diagnostics channel on the second serial port (ttyS1), used when a command times out:
   host -> guest  "PFSDIAG\\n"
   guest -> host  "@@PFS-DIAG\\n<fuse connections, task states and stacks>@@PFS-DIAG-END\\n"
 """
@@ -98,7 +98,7 @@ def _proc_text(path: str) -> str:
         return ""
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """pid and every process below it (virtiofsd serves from a forked sandbox child)."""
     children: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
@@ -119,7 +119,7 @@ def task_report(pid: int) -> str:
     """One line per thread of pid and its descendants: state, wait channel, syscall
     number and the kernel stack (function names), read from /proc as root."""
     lines = []
-    for p in _descendants(pid):
+    for p in descendants(pid):
         lines.append(f"  process {p} ({_proc_text(f'/proc/{p}/comm')})")
         try:
             tids = sorted(os.listdir(f"/proc/{p}/task"), key=int)
@@ -283,7 +283,12 @@ class Result:
 
 
 class Vm:
-    """QEMU with one vhost-user-fs-pci device per (daemon, tag), command channel on ttyS1."""
+    """QEMU with one vhost-user-fs-pci device per (daemon, tag), the command channel on a
+    virtio-serial port, diagnostics on ttyS1.
+
+    The command channel was ttyS1 until two CI runs each lost one command: the guest's
+    /init sat idle in read(), both daemons idle, nothing in flight. An emulated 16550
+    under TCG is the suspect; virtio-serial is what qemu-guest-agent uses."""
 
     def __init__(self, base: Path, image: Image, devices: list[tuple[Daemon, str]],
                  accel: str, share: bool = True, smp: int = 2):
@@ -298,6 +303,7 @@ class Vm:
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self.buf = b""
+        self.sent = self.received = 0  # bytes on the command channel
         self.next_id = 1
         self.wedged: str | None = None  # set when a command timed out: the channel is lost
         self.boot_secs = 0.0
@@ -313,7 +319,9 @@ class Vm:
                     "-device", f"vhost-user-fs-pci,chardev=vfs{i},tag={tag},queue-size=1024"]
         cmd += ["-chardev", f"socket,id=cmd,path={self.cmd_socket},server=on,wait=off",
                 "-chardev", f"socket,id=diag,path={self.diag_socket},server=on,wait=off",
-                "-serial", "mon:stdio", "-serial", "chardev:cmd", "-serial", "chardev:diag",
+                "-device", "virtio-serial-pci,id=vser0",
+                "-device", "virtserialport,bus=vser0.0,chardev=cmd,name=pfs.cmd",
+                "-serial", "mon:stdio", "-serial", "chardev:diag",
                 "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
                 "-append", "console=ttyS0 panic=-1 mitigations=off loglevel=6",
                 "-nographic", "-no-reboot"]
@@ -327,7 +335,8 @@ class Vm:
                  f"--- QEMU: {self._qemu_status()} ---",
                  f"--- guest console tail ({self.console}) ---\n{_tail(self.console)}"]
         if self.wedged:
-            parts.append(f"--- guest tasks (diagnostics channel ttyS2) ---\n{self.guest_diagnostics()}")
+            parts.append(f"--- command channel: {self.sent} bytes sent, {self.received} received ---")
+            parts.append(f"--- guest tasks (diagnostics channel ttyS1) ---\n{self.guest_diagnostics()}")
         for d, tag in self.devices:
             head, _, threads = d.status(threads=bool(self.wedged)).partition("\n")
             parts.append(f"--- {d.kind} ({d.name}, tag {tag}): {head} ---" + (f"\n{threads}" if threads else ""))
@@ -344,7 +353,7 @@ class Vm:
         return f"running, pid {self.proc.pid}" if rc is None else describe_exit(rc)
 
     def guest_diagnostics(self, timeout: float = 20.0) -> str:
-        """Ask the guest's /init, on ttyS2, for its fuse connections and task states.
+        """Ask the guest's /init, on ttyS1, for its fuse connections and task states.
         Cached per wedge: pytest's report hook asks again for the same failure."""
         if self.diag_cache and self.diag_cache[0] == self.wedged:
             return self.diag_cache[1]
@@ -424,6 +433,7 @@ class Vm:
                 self.wedged = what
                 self.fail(f"command channel closed while waiting for {what}")
             self.buf += data
+            self.received += len(data)
 
     def run(self, script: str, timeout: float = CMD_TIMEOUT, check: bool = True) -> Result:
         """Run a sh script in the guest; returns its exit status and stdout+stderr."""
@@ -433,7 +443,9 @@ class Vm:
         cid = self.next_id
         self.next_id += 1
         t0 = time.monotonic()
-        self.sock.sendall(b"PFSCMD %d %s\n" % (cid, base64.b64encode(script.encode())))
+        line = b"PFSCMD %d %s\n" % (cid, base64.b64encode(script.encode()))
+        self.sock.sendall(line)
+        self.sent += len(line)
         what = f"guest command #{cid} ({timeout:.0f} s limit): {script[:200]!r}"
         m = self._read_until(re.compile(rb"@@PFS-RESULT %d (\d+) (\d+)\n(.*?)@@PFS-END %d\n" % (cid, cid),
                                         re.S), t0 + timeout, what)
