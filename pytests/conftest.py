@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from proc_stop import stop_by_pid
+
 # The VM suite's fixtures (vm_env, vm_image, vm_accel) live in their own plugin module.
 pytest_plugins = ["conftest_vm"]
 
@@ -236,25 +238,14 @@ class Pfsd:
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT) -> int | None:
         """Signal pfsd by PID and wait (bounded; SIGKILL as last resort). Returns its status."""
-        p = self.proc
-        if p is None:
+        if self.proc is None:
             return None
-        if p.poll() is None:
-            try:
-                os.kill(p.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(timeout=KILL_TIMEOUT)
-                self.returncodes.append(-999)  # marker: had to be SIGKILLed
-                self.proc = None
-                return -999
-        self.returncodes.append(p.returncode)
+        rc, killed = stop_by_pid(self.proc, sig, timeout, KILL_TIMEOUT)
+        if killed:
+            rc = -999  # marker: had to be SIGKILLed
+        self.returncodes.append(rc)
         self.proc = None
-        return p.returncode
+        return rc
 
     def kill9(self) -> int:
         """kill -9 pfsd on purpose; the mount is left behind (stale)."""

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from proc_stop import stop_by_pid
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VM_IMAGE_SCRIPT = REPO_ROOT / "ci" / "vm-image"
 VIRTIOFSD = Path("/usr/lib/qemu/virtiofsd")
@@ -168,21 +170,9 @@ def dd_rate(out: str, nbytes: int, host_secs: float) -> str:
     return f"{nbytes / (1 << 20) / secs:.1f} MiB/s ({secs:.1f} s)"
 
 
-def _stop_pid(proc: subprocess.Popen | None, sig=signal.SIGTERM, timeout=STOP_TIMEOUT) -> int | None:
-    """Signal one process by PID, bounded wait, SIGKILL as last resort."""
-    if proc is None:
-        return None
-    if proc.poll() is None:
-        try:
-            os.kill(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=STOP_TIMEOUT)
-    return proc.returncode
+def _stop_pid(proc: subprocess.Popen | None, timeout=STOP_TIMEOUT) -> int | None:
+    """SIGTERM one process by PID, bounded wait, SIGKILL as last resort."""
+    return None if proc is None else stop_by_pid(proc, signal.SIGTERM, timeout, STOP_TIMEOUT)[0]
 
 
 # --------------------------------------------------------------------------- daemons
