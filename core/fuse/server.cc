@@ -151,6 +151,12 @@ size_t Server::handle_unchecked(Reader& in, Writer& out) {
   if (state_.load(std::memory_order_acquire) != kReady) {
     return reject(EIO, "request before INIT");
   }
+  // uid/gid -1 means "unchanged" to setresuid and fchown: a request carrying it
+  // would run as the daemon. The kernel never sends it (an unmappable id fails the
+  // caller's syscall with EOVERFLOW instead); only a hostile client does.
+  if (!no_reply && (h.uid == UINT32_MAX || h.gid == UINT32_MAX)) {
+    return reject(EPERM, "uid or gid -1 in the header");
+  }
   const detail::Negotiated neg{minor_.load(std::memory_order_relaxed),
                                flags_.load(std::memory_order_relaxed)};
 

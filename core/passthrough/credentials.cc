@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -34,23 +35,38 @@ thread_local const uid_t t_euid = static_cast<uid_t>(::syscall(kGeteuid));
 thread_local const gid_t t_egid = static_cast<gid_t>(::syscall(kGetegid));
 
 // Sets this thread's effective id with a raw setres[ug]id(-1, id, -1).
-int set_effective(long nr, unsigned id) {
+int set_effective(CredentialsStep step, long nr, unsigned id) {
+  if (CredentialsFaultHook& hook = credentials_fault_hook_slot()) {
+    if (int e = hook(step)) return e;
+  }
   // Safe: the syscall reads no memory; the result is checked. -1 keeps real/saved ids.
   if (::syscall(nr, -1L, static_cast<long>(id), -1L) != 0) return last_errno().value;
   return 0;
 }
 
+// A worker that cannot get its own ids back must not serve another request with
+// the guest's: stop the whole process, loudly.
+[[noreturn]] void die_restoring(const char* what, unsigned id, int err) {
+  std::fprintf(stderr,
+               "pfs: FATAL: cannot restore the worker's %s %u (%s); stopping so that no request "
+               "runs with a guest's credentials\n",
+               what, id, std::strerror(err));
+  std::fflush(stderr);
+  std::abort();
+}
+
 }  // namespace
 
 Result<ScopedCredentials> ScopedCredentials::set(uid_t uid, gid_t gid) {
+  if (Status s = check_caller_ids(uid, gid); s != kOk) return Errno{s};
   ScopedCredentials creds;
   if (gid != t_egid) {
-    if (int e = set_effective(kSetresgid, gid)) return Errno{e};
+    if (int e = set_effective(CredentialsStep::kSetGid, kSetresgid, gid)) return Errno{e};
     creds.gid_changed_ = true;
   }
   if (uid != t_euid) {
     // On failure `creds` goes out of scope and puts the gid back.
-    if (int e = set_effective(kSetresuid, uid)) return Errno{e};
+    if (int e = set_effective(CredentialsStep::kSetUid, kSetresuid, uid)) return Errno{e};
     creds.uid_changed_ = true;
   }
   return creds;
@@ -74,17 +90,20 @@ ScopedCredentials& ScopedCredentials::operator=(ScopedCredentials&& other) noexc
 void ScopedCredentials::restore() {
   // The uid goes back first: only then may this thread change its gid again.
   if (std::exchange(uid_changed_, false)) {
-    if (int e = set_effective(kSetresuid, t_euid)) {
-      std::fprintf(stderr, "pfs: failed to restore euid %u: %s\n", static_cast<unsigned>(t_euid),
-                   std::strerror(e));
+    if (int e = set_effective(CredentialsStep::kRestoreUid, kSetresuid, t_euid)) {
+      die_restoring("euid", static_cast<unsigned>(t_euid), e);
     }
   }
   if (std::exchange(gid_changed_, false)) {
-    if (int e = set_effective(kSetresgid, t_egid)) {
-      std::fprintf(stderr, "pfs: failed to restore egid %u: %s\n", static_cast<unsigned>(t_egid),
-                   std::strerror(e));
+    if (int e = set_effective(CredentialsStep::kRestoreGid, kSetresgid, t_egid)) {
+      die_restoring("egid", static_cast<unsigned>(t_egid), e);
     }
   }
+}
+
+CredentialsFaultHook& credentials_fault_hook_slot() {
+  thread_local CredentialsFaultHook hook;
+  return hook;
 }
 
 }  // namespace pfs::passthrough

@@ -9,6 +9,7 @@
 #include "core/passthrough/name_check.h"
 #include "core/passthrough/passthrough_fs.h"
 #include "core/passthrough/proc_path.h"
+#include "core/passthrough/race_points.h"
 #include "core/passthrough/security_context.h"
 #include "core/passthrough/temp_dir.h"
 
@@ -35,10 +36,36 @@ Result<bool> PassthroughFs::has_default_posix_acl(const InodeData& dir) const {
   return Errno{res.error()};
 }
 
-Result<PassthroughFs::NewEntryScope> PassthroughFs::begin_new_entry(fuse::Inode parent,
+Result<fuse::Entry> PassthroughFs::lookup_made(const InodeData& parent, std::string_view name,
+                                               mode_t type) {
+  race_point(RacePoint::kNameMade, parent.fd.get(), name);
+  auto entry = do_lookup(parent, name);
+  if (!entry) return entry;
+  // A racing client may have put something else under the name since we made it;
+  // the client kernel refuses such an answer with EIO too (fuse_create_new_entry).
+  if ((entry->attr.st_mode & S_IFMT) != type) {
+    inodes_.forget(entry->inode, 1);
+    return Errno{EIO};
+  }
+  return entry;
+}
+
+Result<fuse::Entry> PassthroughFs::entry_for_open_file(int fd) {
+  const ProcFdPath path(fd);
+  // Safety: an O_PATH twin of the file `fd` is open on (the /proc magic link names
+  // exactly that file, whatever its names are now); owned at once.
+  ScopedFd opath(::openat(proc_fd_.get(), path.c_str(), O_PATH | O_CLOEXEC));
+  if (!opath.valid()) return last_errno();
+  return entry_for(std::move(opath));
+}
+
+Result<PassthroughFs::NewEntryScope> PassthroughFs::begin_new_entry(const fuse::Context& ctx,
+                                                                    fuse::Inode parent,
                                                                     std::string_view name,
                                                                     std::string_view security_ctx) {
   NewEntryScope scope;
+  // The new entry gets the caller's ids; -1 would mean "leave it root's".
+  if (Status s = check_caller_ids(ctx.uid, ctx.gid); s != kOk) return Errno{s};
   scope.parent = find_inode(parent);
   if (!scope.parent) return Errno{EBADF};
   if (Status s = check_entry_name(name); s != kOk) return Errno{s};
@@ -52,7 +79,7 @@ Result<PassthroughFs::NewEntryScope> PassthroughFs::begin_new_entry(fuse::Inode 
 Result<fuse::Entry> PassthroughFs::mkdir(const fuse::Context& ctx, fuse::Inode parent,
                                          std::string_view name, uint32_t mode, uint32_t umask,
                                          std::string_view security_ctx) {
-  auto scope = begin_new_entry(parent, name, security_ctx);
+  auto scope = begin_new_entry(ctx, parent, name, security_ctx);
   if (!scope) return Errno{scope.error()};
   const InodeData* data = scope->parent.get();
   // With a default ACL on the parent, the mode acts as the umask instead.
@@ -76,13 +103,13 @@ Result<fuse::Entry> PassthroughFs::mkdir(const fuse::Context& ctx, fuse::Inode p
     return last_errno();
   }
   (void)std::move(*tmp).into_inner();  // it has its real name now: nothing to remove
-  return do_lookup(*data, name);
+  return lookup_made(*data, name, S_IFDIR);
 }
 
 Result<fuse::Entry> PassthroughFs::mknod(const fuse::Context& ctx, fuse::Inode parent,
                                          std::string_view name, uint32_t mode, uint32_t rdev,
                                          uint32_t umask, std::string_view security_ctx) {
-  auto scope = begin_new_entry(parent, name, security_ctx);
+  auto scope = begin_new_entry(ctx, parent, name, security_ctx);
   if (!scope) return Errno{scope.error()};
   const InodeData* data = scope->parent.get();
   auto acl = has_default_posix_acl(*data);
@@ -95,14 +122,16 @@ Result<fuse::Entry> PassthroughFs::mknod(const fuse::Context& ctx, fuse::Inode p
       0) {
     return last_errno();
   }
-  return do_lookup(*data, name);
+  // mknodat makes a regular file of a mode without a type.
+  const mode_t type = (mode & S_IFMT) ? static_cast<mode_t>(mode & S_IFMT) : S_IFREG;
+  return lookup_made(*data, name, type);
 }
 
 Result<fuse::Entry> PassthroughFs::symlink(const fuse::Context& ctx, std::string_view target,
                                            fuse::Inode parent, std::string_view name,
                                            std::string_view security_ctx) {
   if (target.empty() || target.find('\0') != std::string_view::npos) return Errno{EINVAL};
-  auto scope = begin_new_entry(parent, name, security_ctx);
+  auto scope = begin_new_entry(ctx, parent, name, security_ctx);
   if (!scope) return Errno{scope.error()};
   const InodeData* data = scope->parent.get();
   auto creds = ScopedCredentials::set(ctx.uid, ctx.gid);
@@ -110,7 +139,7 @@ Result<fuse::Entry> PassthroughFs::symlink(const fuse::Context& ctx, std::string
   // Safety: the target is stored, never followed by us; the name is a single
   // component relative to the parent's fd.
   if (::symlinkat(target.data(), data->fd.get(), name.data()) < 0) return last_errno();
-  return do_lookup(*data, name);
+  return lookup_made(*data, name, S_IFLNK);
 }
 
 Result<fuse::Entry> PassthroughFs::link(const fuse::Context&, fuse::Inode inode,
@@ -127,7 +156,15 @@ Result<fuse::Entry> PassthroughFs::link(const fuse::Context&, fuse::Inode inode,
       0) {
     return last_errno();
   }
-  return do_lookup(*parent, newname);
+  race_point(RacePoint::kNameMade, parent->fd.get(), newname);
+  auto entry = do_lookup(*parent, newname);
+  if (!entry) return entry;
+  // The new name must still be a link to the inode we linked (see lookup_made).
+  if (entry->inode != inode) {
+    inodes_.forget(entry->inode, 1);
+    return Errno{EIO};
+  }
+  return entry;
 }
 
 Status PassthroughFs::unlink(const fuse::Context&, fuse::Inode parent, std::string_view name) {
@@ -189,13 +226,16 @@ Result<fuse::CreateReply> PassthroughFs::create(const fuse::Context& ctx, fuse::
                                                 std::string_view name, uint32_t mode,
                                                 uint32_t flags, uint32_t umask,
                                                 std::string_view security_ctx) {
-  auto scope = begin_new_entry(parent, name, security_ctx);
+  auto scope = begin_new_entry(ctx, parent, name, security_ctx);
   if (!scope) return Errno{scope.error()};
   const InodeData* data = scope->parent.get();
 
   // O_TMPFILE + linkat makes the file appear atomically with its final owner.
   // File systems without O_TMPFILE get a plain O_CREAT|O_EXCL under the caller's
-  // credentials instead.
+  // credentials instead. Either way we keep the fd of the file we made and never
+  // look the name up again: a racing client can swap the name at any moment, and
+  // what it would put there (say a root-only file) must not be what we open.
+  ScopedFd made;
   auto tmp = do_tmpfile(ctx, *data, flags, mode, umask);
   if (tmp) {
     const ProcFdPath path(tmp->get());
@@ -204,6 +244,7 @@ Result<fuse::CreateReply> PassthroughFs::create(const fuse::Context& ctx, fuse::
         0) {
       return last_errno();
     }
+    made = std::move(*tmp);
   } else if (tmp.error() == EOPNOTSUPP || tmp.error() == EISDIR) {
     auto acl = has_default_posix_acl(*data);
     if (!acl) return Errno{acl.error()};
@@ -211,16 +252,19 @@ Result<fuse::CreateReply> PassthroughFs::create(const fuse::Context& ctx, fuse::
     if (!creds) return Errno{creds.error()};
     const uint32_t final_mode = *acl ? mode : (mode & ~umask);
     // Safety: a single component relative to the parent's fd; owned at once.
-    ScopedFd made(::openat(data->fd.get(), name.data(),
-                           O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
-                           static_cast<mode_t>(final_mode & 07777)));
+    made.reset(::openat(data->fd.get(), name.data(),
+                        O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+                        static_cast<mode_t>(final_mode & 07777)));
     if (!made.valid()) return last_errno();
   } else {
     return Errno{tmp.error()};
   }
 
-  auto entry = do_lookup(*data, name);
+  race_point(RacePoint::kNameMade, data->fd.get(), name);
+  auto entry = entry_for_open_file(made.get());
   if (!entry) return Errno{entry.error()};
+  // Reopened through the inode's own fd with the client's flags (not `made`, whose
+  // access mode may be wider than asked).
   auto opened = do_open(entry->inode, flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_NOCTTY));
   if (!opened) {
     inodes_.forget(entry->inode, 1);  // do not leak the reference we just took
@@ -232,6 +276,7 @@ Result<fuse::CreateReply> PassthroughFs::create(const fuse::Context& ctx, fuse::
 Result<fuse::CreateReply> PassthroughFs::tmpfile(const fuse::Context& ctx, fuse::Inode parent,
                                                  uint32_t mode, uint32_t flags, uint32_t umask,
                                                  std::string_view security_ctx) {
+  if (Status s = check_caller_ids(ctx.uid, ctx.gid); s != kOk) return Errno{s};
   auto data = find_inode(parent);
   if (!data) return Errno{EBADF};
   if (readonly()) return Errno{EROFS};
@@ -239,11 +284,7 @@ Result<fuse::CreateReply> PassthroughFs::tmpfile(const fuse::Context& ctx, fuse:
   if (!secctx) return Errno{secctx.error()};
   auto file = do_tmpfile(ctx, *data, flags, mode, umask);
   if (!file) return Errno{file.error()};
-  const ProcFdPath path(file->get());
-  // Safety: an O_PATH twin of the unnamed file for the inode table; owned at once.
-  ScopedFd opath(::openat(proc_fd_.get(), path.c_str(), O_PATH | O_CLOEXEC));
-  if (!opath.valid()) return last_errno();
-  auto entry = entry_for(std::move(opath));
+  auto entry = entry_for_open_file(file->get());
   if (!entry) return Errno{entry.error()};
   const fuse::Handle handle = handles_.insert(entry->inode, std::move(*file));
   return fuse::CreateReply{*entry, fuse::OpenReply{handle, open_reply_flags(false)}};

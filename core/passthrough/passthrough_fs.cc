@@ -10,6 +10,7 @@
 
 #include "core/passthrough/access_check.h"
 #include "core/passthrough/casefold_lookup.h"
+#include "core/passthrough/credentials.h"
 #include "core/passthrough/name_check.h"
 #include "core/passthrough/proc_path.h"
 
@@ -225,6 +226,7 @@ Result<struct statvfs> PassthroughFs::statfs(const fuse::Context&, fuse::Inode i
 }
 
 Status PassthroughFs::access(const fuse::Context& ctx, fuse::Inode inode, uint32_t mask) {
+  if (Status s = check_caller_ids(ctx.uid, ctx.gid); s != kOk) return s;
   auto data = find_inode(inode);
   if (!data) return EBADF;
   auto st = stat_fd(data->fd.get());

@@ -116,8 +116,14 @@ class PassthroughFs final : public fuse::FileSystem {
     std::shared_ptr<InodeData> parent;
     ScopedSecurityContext secctx;
   };
-  Result<NewEntryScope> begin_new_entry(fuse::Inode parent, std::string_view name,
-                                        std::string_view security_ctx);
+  Result<NewEntryScope> begin_new_entry(const fuse::Context& ctx, fuse::Inode parent,
+                                        std::string_view name, std::string_view security_ctx);
+  // After making `name` in `parent`: looks it up (one new reference) and checks that
+  // it is still of the `type` (S_IF*) made; EIO when a racing client swapped it.
+  Result<fuse::Entry> lookup_made(const InodeData& parent, std::string_view name, mode_t type);
+  // The entry (one new reference) for the file `fd` is open on, found through the
+  // fd itself, never by name.
+  Result<fuse::Entry> entry_for_open_file(int fd);
   // Reopens an inode's O_PATH fd for I/O through /proc/self/fd (the seed's
   // open_inode), with the writeback adjustments.
   Result<ScopedFd> open_inode(const InodeData& inode, int flags) const;

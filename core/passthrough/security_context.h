@@ -2,9 +2,11 @@
 // (FUSE_SECURITY_CTX): written to /proc/thread-self/attr/fscreate and reset after.
 #pragma once
 
+#include <functional>
 #include <string_view>
 
 #include "core/fuse/result.h"
+#include "core/passthrough/scoped_hook.h"
 
 namespace pfs::passthrough {
 
@@ -22,7 +24,9 @@ class ScopedSecurityContext {
   // is opened once per thread, relative to `proc_dir_fd` (an fd of /proc, for a
   // sandbox where /proc is not mounted at /proc) or at /proc when it is -1; failure
   // to open it, or to write the context, is returned as that errno.
-  // Must be destroyed on the thread that made it.
+  // Must be destroyed on the thread that made it. If the destructor cannot restore
+  // the default context, later requests would create files with this guest's label,
+  // so the process stops with a message instead (std::abort).
   static Result<ScopedSecurityContext> enter(std::string_view ctx, int proc_dir_fd = -1);
 
  private:
@@ -30,5 +34,17 @@ class ScopedSecurityContext {
 
   bool active_ = false;
 };
+
+// Test-only failure injection. The hook is asked before each write to fscreate; a
+// positive return is taken as that write's errno, 0 runs the real write, and
+// kPretendSuccess skips it as if it had worked (so tests reach the restore path on
+// machines without SELinux).
+enum class SecurityContextStep { kEnter, kRestore };
+inline constexpr int kPretendSuccess = -1;
+using SecurityContextFaultHook = std::function<int(SecurityContextStep)>;
+
+SecurityContextFaultHook& security_context_fault_hook_slot();
+using ScopedSecurityContextFaultHook =
+    ScopedHook<SecurityContextFaultHook, security_context_fault_hook_slot>;
 
 }  // namespace pfs::passthrough

@@ -11,7 +11,9 @@
 #include <utility>
 
 #include "core/fuse/result.h"
+#include "core/passthrough/inode_table.h"
 #include "core/passthrough/scoped_fd.h"
+#include "core/passthrough/scoped_hook.h"
 
 namespace pfs::passthrough {
 
@@ -26,7 +28,11 @@ class TempDir {
 
   // Makes "." + a random alphanumeric name in the directory `parent_fd` (an O_PATH fd
   // is enough) with mkdirat(`mode`) (the process umask applies, as for any mkdir),
-  // and opens it O_DIRECTORY|O_CLOEXEC. `parent_fd` must outlive the TempDir.
+  // and opens it O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC. What it opened is verified to be
+  // the directory it made (a directory on the parent's file system, owned by this
+  // thread's euid, empty); anything else, e.g. the name swapped for a symlink or for
+  // another directory by a racing client, fails with EIO and is left alone.
+  // `parent_fd` must outlive the TempDir.
   static Result<TempDir> create(int parent_fd, mode_t mode);
 
   // The name inside the parent; c_str() is ready for a syscall. Empty when empty.
@@ -38,13 +44,14 @@ class TempDir {
   std::pair<std::string, ScopedFd> into_inner();
 
  private:
-  TempDir(int parent_fd, std::string name, ScopedFd fd)
-      : parent_fd_(parent_fd), name_(std::move(name)), fd_(std::move(fd)) {}
+  TempDir(int parent_fd, std::string name, ScopedFd fd, InodeKey key)
+      : parent_fd_(parent_fd), name_(std::move(name)), fd_(std::move(fd)), key_(key) {}
   void remove();
 
   int parent_fd_ = -1;
   std::string name_;
   ScopedFd fd_;
+  InodeKey key_;  // what the name held when we made it: removal checks it still does
 };
 
 // Test-only failure injection. Each step of TempDir asks the hook (when one is
@@ -52,19 +59,13 @@ class TempDir {
 // taken as that syscall's errno and the real call is skipped. Installing nothing
 // (the default) makes this inert. kMkdir may be asked up to 64 times (return EEXIST
 // to exercise the retry); kRemove is asked by the destructor.
+// kOpen is asked between the mkdirat and the openat, exactly where a racing client
+// would swap the name: a hook may do that swap itself and return 0 to let the real
+// openat run.
 enum class TempDirStep { kRandomSeed, kMkdir, kOpen, kRemove };
 using TempDirFaultHook = std::function<int(TempDirStep)>;
 
-// Installs `hook` on this thread for the scope; restores the previous one after.
-class ScopedTempDirFaultHook {
- public:
-  explicit ScopedTempDirFaultHook(TempDirFaultHook hook);
-  ~ScopedTempDirFaultHook();
-  ScopedTempDirFaultHook(const ScopedTempDirFaultHook&) = delete;
-  ScopedTempDirFaultHook& operator=(const ScopedTempDirFaultHook&) = delete;
-
- private:
-  TempDirFaultHook previous_;
-};
+TempDirFaultHook& temp_dir_fault_hook_slot();
+using ScopedTempDirFaultHook = ScopedHook<TempDirFaultHook, temp_dir_fault_hook_slot>;
 
 }  // namespace pfs::passthrough

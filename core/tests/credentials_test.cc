@@ -141,3 +141,66 @@ TEST_F(CredentialsTest, RepeatedUseOnOneThread) {
 
 }  // namespace
 }  // namespace pfs::passthrough
+
+namespace pfs::passthrough {
+namespace {
+
+// -1 is "leave unchanged" to setresuid: the request would run as root.
+TEST(CredentialsIds, MinusOneIsRefused) {
+  std::thread([] {
+    EXPECT_EQ(ScopedCredentials::set(static_cast<uid_t>(-1), 1000).error(), EPERM);
+    EXPECT_EQ(ScopedCredentials::set(1000, static_cast<gid_t>(-1)).error(), EPERM);
+    EXPECT_EQ(thread_euid(), ::geteuid());
+    EXPECT_EQ(thread_egid(), ::getegid());
+  }).join();
+  EXPECT_EQ(check_caller_ids(0xFFFFFFFFu, 0), EPERM);
+  EXPECT_EQ(check_caller_ids(0, 0xFFFFFFFFu), EPERM);
+  EXPECT_EQ(check_caller_ids(0xFFFFFFFEu, 0xFFFFFFFEu), kOk);
+}
+
+// A worker that cannot get its own ids back must not serve the next request with a
+// guest's: the process stops with a message.
+TEST(CredentialsDeathTest, FailedUidRestoreStopsTheProcess) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        std::thread([] {
+          ScopedCredentialsFaultHook hook(
+              [](CredentialsStep s) { return s == CredentialsStep::kRestoreUid ? EAGAIN : 0; });
+          auto creds = ScopedCredentials::set(1000, 1000);
+          if (!creds.ok()) std::_Exit(3);
+        }).join();
+      },
+      "FATAL: cannot restore the worker's euid 0");
+}
+
+TEST(CredentialsDeathTest, FailedGidRestoreStopsTheProcess) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        std::thread([] {
+          ScopedCredentialsFaultHook hook(
+              [](CredentialsStep s) { return s == CredentialsStep::kRestoreGid ? EPERM : 0; });
+          auto creds = ScopedCredentials::set(1000, 1000);
+          if (!creds.ok()) std::_Exit(3);
+        }).join();
+      },
+      "FATAL: cannot restore the worker's egid 0");
+}
+
+TEST(CredentialsFaults, FailedSetLeavesTheThreadAsItWas) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  std::thread([] {
+    ScopedCredentialsFaultHook hook(
+        [](CredentialsStep s) { return s == CredentialsStep::kSetUid ? EPERM : 0; });
+    auto creds = ScopedCredentials::set(1000, 1000);
+    EXPECT_EQ(creds.error(), EPERM);
+    EXPECT_EQ(thread_euid(), 0u);
+    EXPECT_EQ(thread_egid(), 0u) << "the gid set before the failed uid was not put back";
+  }).join();
+}
+
+}  // namespace
+}  // namespace pfs::passthrough

@@ -62,3 +62,35 @@ TEST(SecurityContext, DefaultAndMovedFromDoNothing) {
 
 }  // namespace
 }  // namespace pfs::passthrough
+
+namespace pfs::passthrough {
+namespace {
+
+// A worker that cannot put the default context back must not serve on: the next
+// request's files would carry this guest's label.
+TEST(SecurityContextDeathTest, FailedRestoreStopsTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        std::thread([] {
+          ScopedSecurityContextFaultHook hook([](SecurityContextStep step) {
+            return step == SecurityContextStep::kEnter ? kPretendSuccess : EIO;
+          });
+          auto ctx = ScopedSecurityContext::enter("system_u:object_r:tmp_t:s0");
+          if (!ctx.ok()) std::_Exit(3);  // the hook did not take: not the death we test
+        }).join();
+      },
+      "FATAL: cannot restore the default security context");
+}
+
+TEST(SecurityContext, InjectedEnterFailureIsAnError) {
+  std::thread([] {
+    ScopedSecurityContextFaultHook hook([](SecurityContextStep) { return EACCES; });
+    auto ctx = ScopedSecurityContext::enter("system_u:object_r:tmp_t:s0");
+    ASSERT_FALSE(ctx.ok());
+    EXPECT_EQ(ctx.error(), EACCES);
+  }).join();
+}
+
+}  // namespace
+}  // namespace pfs::passthrough

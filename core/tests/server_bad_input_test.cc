@@ -74,6 +74,32 @@ TEST_F(ServerBadInputTest, PayloadShorterThanTheOpcodeStruct) {
   EXPECT_TRUE(fs_.calls.empty());
 }
 
+// uid/gid -1 is "unchanged" to setresuid and fchown: such a request would run as
+// the daemon. The kernel never sends it; the Server refuses it before any FS call.
+TEST_F(ServerBadInputTest, UidOrGidMinusOneIsRefused) {
+  const uint32_t ops[] = {FUSE_MKDIR,   FUSE_MKNOD,   FUSE_CREATE, FUSE_SYMLINK,
+                          FUSE_SETATTR, FUSE_GETATTR, FUSE_ACCESS, FUSE_LOOKUP};
+  uint64_t unique = 500;
+  for (uint32_t op : ops) {
+    for (int which = 0; which < 2; ++which) {
+      SCOPED_TRACE(std::to_string(op) + (which ? " gid" : " uid"));
+      Context ctx = test_ctx(unique);
+      (which ? ctx.gid : ctx.uid) = 0xFFFFFFFFu;
+      expect_error(s_.run(RequestBuilder(op, 1, ctx).raw(Bytes(64, 0)).finish()), EPERM, unique);
+      ++unique;
+    }
+  }
+  EXPECT_TRUE(fs_.calls.empty());
+  // -2 (the overflow id some systems use) is an ordinary id.
+  Context ctx = test_ctx(600);
+  ctx.uid = ctx.gid = 0xFFFFFFFEu;
+  EXPECT_TRUE(s_.run(req::getattr(1, std::nullopt, ctx)).ok());
+  // FORGET carries no credentials that matter and has no reply: still taken.
+  ctx.uid = 0xFFFFFFFFu;
+  EXPECT_FALSE(s_.run(req::forget(1, 1, ctx)).replied);
+  EXPECT_EQ(fs_.calls.size(), 2u);
+}
+
 TEST_F(ServerBadInputTest, ShortNoReplyOpcodesAreDroppedSilently) {
   EXPECT_FALSE(s_.run(RequestBuilder(FUSE_FORGET, 1).raw("1234").finish()).replied);
   EXPECT_FALSE(s_.run(RequestBuilder(FUSE_BATCH_FORGET, 1).raw("12").finish()).replied);
