@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "core/daemon/listen_socket.h"
 #include "core/daemon/log.h"
 #include "core/daemon/options.h"
 #include "core/fuse/server.h"
@@ -43,48 +43,11 @@ const char* policy_name(passthrough::CachePolicy p) {
   return "?";
 }
 
-// Listens on `path` (removing a stale socket left by an earlier run).
-Result<ScopedFd> listen_on(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return Errno{ENAMETOOLONG};
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return Errno{EEXIST};
-    ::unlink(path.c_str());
-  }
-  // Safety: a fresh socket owned by the ScopedFd; errors are returned.
-  ScopedFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return last_errno();
-  // Safety: addr is a complete sockaddr_un (path length checked above); failures
-  // are returned with their errno.
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(fd.get(), 1) != 0) {
-    return last_errno();
-  }
-  return fd;
-}
-
 // vhost-user mode: accept one front-end, serve it, exit 0 when it goes away.
-int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& waited) {
-  ScopedFd listener;
-  std::string where;
-  if (!opts.socket_path.empty()) {
-    auto l = listen_on(opts.socket_path);
-    if (!l) {
-      std::fprintf(
-          stderr, "pfsd: cannot listen on %s: %s%s\n", opts.socket_path.c_str(),
-          std::strerror(l.error()),
-          l.error() == EEXIST ? " (it is not a socket: remove it or pick another path)" : "");
-      return 1;
-    }
-    listener = std::move(*l);
-    where = opts.socket_path;
-  } else {
-    listener.reset(opts.socket_fd);
-    where = "fd " + std::to_string(opts.socket_fd);
-  }
+int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& waited,
+                   ScopedFd listener) {
+  const std::string where =
+      opts.socket_path.empty() ? "fd " + std::to_string(opts.socket_fd) : opts.socket_path;
 
   transport::vhost_user::Logger logger = [](transport::vhost_user::Severity s,
                                             std::string_view msg) {
@@ -163,10 +126,43 @@ int run(const Options& opts) {
   ::pthread_sigmask(SIG_BLOCK, &waited, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  // What pfsd creates on the host (the socket, the record file) is made first, with
+  // its own private modes: PassthroughFs::create() below sets the umask to 0.
+  ScopedFd listener;
+  if (!opts.socket_path.empty()) {
+    const auto group = resolve_group(opts.socket_group);
+    if (!opts.socket_group.empty() && !group) {
+      std::fprintf(stderr, "pfsd: --socket-group %s: no such group\n", opts.socket_group.c_str());
+      return 1;
+    }
+    auto l = listen_private(opts.socket_path, group);
+    if (!l) {
+      std::fprintf(
+          stderr, "pfsd: cannot listen on %s: %s%s\n", opts.socket_path.c_str(),
+          std::strerror(l.error()),
+          l.error() == EEXIST ? " (it is not a socket: remove it or pick another path)" : "");
+      return 1;
+    }
+    listener = std::move(*l);
+  } else if (opts.socket_fd >= 0) {
+    listener.reset(opts.socket_fd);
+  }
+  std::unique_ptr<transport::devfuse::SessionRecorder> recorder;
+  if (!opts.vhost_user() && !opts.record_dir.empty()) {
+    auto rec = transport::devfuse::SessionRecorder::create(opts.record_dir);
+    if (!rec) {
+      std::fprintf(stderr, "pfsd: --record %s: %s (check the folder is writable)\n",
+                   opts.record_dir.c_str(), std::strerror(rec.error()));
+      return 1;
+    }
+    recorder = std::move(*rec);
+  }
+
   auto fs = passthrough::PassthroughFs::create(opts.fs);
   if (!fs) {
     std::fprintf(stderr, "pfsd: cannot open shared directory %s: %s\n", opts.fs.root_dir.c_str(),
                  std::strerror(fs.error()));
+    if (!opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
     return 1;
   }
   fuse::ServerOptions sopts;
@@ -179,18 +175,7 @@ int run(const Options& opts) {
         static_cast<int>(b.reason.size()), b.reason.data(), b.error);
   };
   fuse::Server server(**fs, sopts);
-  if (opts.vhost_user()) return run_vhost_user(opts, server, waited);
-
-  std::unique_ptr<transport::devfuse::SessionRecorder> recorder;
-  if (!opts.record_dir.empty()) {
-    auto rec = transport::devfuse::SessionRecorder::create(opts.record_dir);
-    if (!rec) {
-      std::fprintf(stderr, "pfsd: --record %s: %s (check the folder is writable)\n",
-                   opts.record_dir.c_str(), std::strerror(rec.error()));
-      return 1;
-    }
-    recorder = std::move(*rec);
-  }
+  if (opts.vhost_user()) return run_vhost_user(opts, server, waited, std::move(listener));
 
   transport::devfuse::MountOptions mopts;
   mopts.mountpoint = opts.mountpoint;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/daemon/listen_socket.h"
 #include "core/transport/vhost_user/backend.h"
 
 namespace pfs::daemon {
@@ -126,6 +127,10 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   app.add_option("--socket-path", out.socket_path,
                  "vhost-user mode: listen on this unix socket for one front-end")
       ->type_name("PATH");
+  app.add_option("--socket-group", out.socket_group,
+                 "vhost-user mode: let this group's members connect too (socket 0660; "
+                 "default 0600, the owner only)")
+      ->type_name("GROUP");
   app.add_option("--fd", out.socket_fd, "vhost-user mode: an already listening socket fd")
       ->type_name("N");
   app.add_flag("--print-capabilities", out.print_capabilities,
@@ -199,6 +204,11 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   if (modes > 1) {
     return {ParseOutcome::kExitError, "pfsd: give only one of --mount, --socket-path and --fd"};
   }
+  if (!out.socket_group.empty() && out.socket_path.empty()) {
+    return {ParseOutcome::kExitError,
+            "pfsd: --socket-group only goes with --socket-path (pfsd makes no socket with --fd "
+            "or --mount)"};
+  }
   double policy_timeout = 1;
   auto policy = parse_cache(cache, &policy_timeout);
   if (!policy) {
@@ -243,6 +253,10 @@ std::string validate_environment(const Options& opts) {
            " (check its permissions)";
   }
   if (opts.vhost_user()) {
+    if (!opts.socket_group.empty() && !resolve_group(opts.socket_group)) {
+      return "pfsd: --socket-group " + opts.socket_group +
+             ": no such group (give a group name from /etc/group or a numeric gid)";
+    }
     if (opts.socket_fd >= 0 && ::fcntl(opts.socket_fd, F_GETFD) < 0) {
       return "pfsd: --fd " + std::to_string(opts.socket_fd) + ": " + std::strerror(errno) +
              " (pass a listening socket fd)";

@@ -15,6 +15,7 @@ struct Options {
   std::string mountpoint;           // host mode
   std::string socket_path;          // vhost-user mode: listen here, serve one front-end
   int socket_fd = -1;               // vhost-user mode: an already listening socket
+  std::string socket_group;         // --socket-path: the socket is 0660 with this group
   bool print_capabilities = false;  // print the vhost-user backend JSON and exit
   unsigned threads = 4;
   LogLevel log_level = LogLevel::kInfo;

@@ -1,0 +1,161 @@
+"""pfsd against local users of the host and a flooding guest (issue 9).
+
+- the vhost-user socket is private (0600, or 0660 with --socket-group) whatever the umask;
+- host mode: other users reach the mount only with --allow-other, and then always with
+  the kernel's permission checks (default_permissions), with or without xattrs;
+- pfsd drops supplementary groups, raises RLIMIT_NOFILE, makes --record files 0600,
+  rate-limits its warnings, and answers errors (not a crash) when out of fds.
+
+Every pfsd started here is stopped by PID (SIGTERM, bounded wait, SIGKILL) and every
+mount is detached by the fixtures, even when a test fails.
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import json
+import os
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import STOP_TIMEOUT, KILL_TIMEOUT
+from helpers import NOBODY, as_nobody, run, write_bytes
+from proc_stop import stop_by_pid
+
+pytestmark = pytest.mark.host
+
+START_TIMEOUT = 10.0
+
+
+# --------------------------------------------------------------------------- vhost-user pfsd
+
+
+class VhostPfsd:
+    """pfsd --socket-path in a scratch folder; stopped by PID in stop()."""
+
+    def __init__(self, binary: Path, base: Path, args: list[str], umask: int | None = None,
+                 wrap: list[str] | None = None):
+        self.base = base
+        self.shared = base / "shared"
+        self.shared.mkdir(mode=0o755, exist_ok=True)
+        self.sock = base / "vhost.sock"
+        self.log = base / "pfsd-vhost.log"
+        cmd = [*(wrap or []), str(binary), "--shared-dir", str(self.shared), "--socket-path",
+               str(self.sock), *args]
+
+        def pre():
+            if umask is not None:
+                os.umask(umask)
+
+        with open(self.log, "wb") as lf:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf,
+                                         stderr=subprocess.STDOUT, preexec_fn=pre)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_listening(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while "waiting for a front-end" not in self.log_text():
+            rc = self.proc.poll()
+            if rc is not None:
+                pytest.fail(f"pfsd exited {rc} before listening:\n{self.log_text()}",
+                            pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"pfsd did not listen within {START_TIMEOUT} s:\n{self.log_text()}",
+                            pytrace=False)
+            time.sleep(0.01)
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> int | None:
+        rc, _ = stop_by_pid(self.proc, signal.SIGTERM, STOP_TIMEOUT, KILL_TIMEOUT)
+        return rc
+
+
+@pytest.fixture
+def vhost_pfsd(pfsd_binary, scratch_dir):
+    started: list[VhostPfsd] = []
+
+    def make(*args: str, umask: int | None = None, wrap: list[str] | None = None) -> VhostPfsd:
+        base = scratch_dir / f"v{len(started)}"
+        base.mkdir(mode=0o755)
+        d = VhostPfsd(pfsd_binary, base, list(args), umask=umask, wrap=wrap)
+        started.append(d)
+        return d
+
+    try:
+        yield make
+    finally:
+        for d in started:
+            d.stop()
+
+
+CONNECT_SCRIPT = (
+    "import socket,sys,errno\n"
+    "s=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n"
+    "try:\n"
+    "  s.connect(sys.argv[1]); print('OK')\n"
+    "except OSError as e:\n"
+    "  print(errno.errorcode.get(e.errno, e.errno))\n"
+)
+
+
+def connect_as(sock: Path, setpriv_args: list[str]) -> str:
+    p = run(["setpriv", *setpriv_args, "/usr/bin/python3", "-c", CONNECT_SCRIPT, sock])
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+NOBODY_NO_GROUPS = [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+
+# =========================================================================== hole 2: socket
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o077], ids=["umask000", "umask077"])
+def test_socket_is_owner_only_whatever_the_umask(vhost_pfsd, umask):
+    d = vhost_pfsd(umask=umask)
+    d.wait_listening()
+    st = os.lstat(d.sock)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+    assert st.st_uid == 0
+    assert connect_as(d.sock, NOBODY_NO_GROUPS) == "EACCES"
+    assert d.proc.poll() is None, "a refused connection must not end pfsd"
+    assert d.stop() == 0, d.log_text()
+
+
+def test_socket_group_lets_its_members_connect(vhost_pfsd):
+    gid = grp.getgrnam("users").gr_gid
+    d = vhost_pfsd("--socket-group", "users", umask=0o000)
+    d.wait_listening()
+    st = os.lstat(d.sock)
+    assert stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_mode)
+    assert (st.st_uid, st.st_gid) == (0, gid)
+    # Not a member: refused; a member: connects (and becomes the front-end).
+    assert connect_as(d.sock, NOBODY_NO_GROUPS) == "EACCES"
+    assert connect_as(d.sock, [f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                               f"--groups={gid}"]) == "OK"
+    # The front-end went away again: pfsd exits 0.
+    assert d.wait_exit() == 0, d.log_text()
+
+
+def test_bad_socket_group_is_one_clear_line(pfsd_binary, scratch_dir):
+    (scratch_dir / "s").mkdir()
+    p = run([pfsd_binary, "--shared-dir", scratch_dir / "s", "--socket-path",
+             scratch_dir / "v.sock", "--socket-group", "no-such-group-pfs"], timeout=10)
+    assert p.returncode == 1
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--socket-group" in lines[0] and "no-such-group-pfs" in lines[0], \
+        p.stderr
+    assert not (scratch_dir / "v.sock").exists()
