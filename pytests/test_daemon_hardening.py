@@ -159,3 +159,66 @@ def test_bad_socket_group_is_one_clear_line(pfsd_binary, scratch_dir):
     assert len(lines) == 1 and "--socket-group" in lines[0] and "no-such-group-pfs" in lines[0], \
         p.stderr
     assert not (scratch_dir / "v.sock").exists()
+
+
+# =========================================================================== hole 3: mount
+
+PROBE_SCRIPT = r"""
+import errno, json, os, sys
+mnt = sys.argv[1]
+def attempt(fn):
+    try:
+        fn()
+        return "OK"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+def read(p):
+    with open(p, "rb") as f:
+        f.read()
+def create(p):
+    os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+print(json.dumps({
+    "stat_mount": attempt(lambda: os.stat(mnt)),
+    "read_secret": attempt(lambda: read(os.path.join(mnt, "secret"))),
+    "read_public": attempt(lambda: read(os.path.join(mnt, "public"))),
+    "create_in_rootdir": attempt(lambda: create(os.path.join(mnt, "rootdir", "new"))),
+    "chmod_suid": attempt(lambda: os.chmod(os.path.join(mnt, "public"), 0o4777)),
+    "chown": attempt(lambda: os.chown(os.path.join(mnt, "public"), 65534, 65534)),
+}))
+"""
+
+MOUNT_MODES = {
+    "default": [],
+    "allow-other": ["--allow-other"],
+    "default-permissions": ["--default-permissions"],
+    "allow-other+default-permissions": ["--allow-other", "--default-permissions"],
+}
+
+
+@pytest.mark.parametrize("xattr", ["--xattr", "--no-xattr"])
+@pytest.mark.parametrize("mode", list(MOUNT_MODES))
+def test_other_users_get_no_root_rights_through_the_mount(pfsd_factory, xattr, mode):
+    d = pfsd_factory(xattr, *MOUNT_MODES[mode])
+    write_bytes(d.h("secret"), b"secret\n")
+    os.chmod(d.h("secret"), 0o600)
+    write_bytes(d.h("public"), b"public\n")
+    os.chmod(d.h("public"), 0o644)
+    os.mkdir(d.h("rootdir"), 0o755)
+    os.chmod(d.h("rootdir"), 0o755)
+
+    p = run(as_nobody(["/usr/bin/python3", "-c", PROBE_SCRIPT, d.mnt]))
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    if "--allow-other" in MOUNT_MODES[mode]:
+        want = {"stat_mount": "OK", "read_secret": "EACCES", "read_public": "OK",
+                "create_in_rootdir": "EACCES", "chmod_suid": "EPERM", "chown": "EPERM"}
+        assert "default_permissions" in d.mount_info["super_options"]
+        assert "allow_other" in d.mount_info["super_options"]
+    else:
+        want = {k: "EACCES" for k in got}
+        assert "allow_other" not in d.mount_info["super_options"]
+    assert got == want
+    # Nothing changed on the host.
+    st = os.stat(d.h("public"))
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o644, 0, 0)
+    assert os.listdir(d.h("rootdir")) == []

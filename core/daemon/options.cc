@@ -158,8 +158,12 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   app.add_option("--record", out.record_dir,
                  "Write every request received, raw, to a session file in DIR")
       ->type_name("DIR");
+  app.add_flag("--allow-other", out.allow_other,
+               "Host mode: let other users use the mount too (mount options allow_other and "
+               "default_permissions; default: only the user who mounted, root)");
   app.add_flag("--default-permissions", out.default_permissions,
-               "Let the kernel check permissions from the file modes (mount option)");
+               "Let the kernel check permissions from the file modes (mount option; always on "
+               "with --allow-other)");
   app.add_option("-o", legacy, "Legacy virtiofsd options: source=DIR,cache=P,xattr,...")
       ->type_name("OPTS");
   app.add_flag("-V,--version", version, "Print the version and exit");
@@ -228,6 +232,8 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   if (threads == 0 || threads > 256) {
     return {ParseOutcome::kExitError, "pfsd: --thread-pool-size must be from 1 to 256"};
   }
+  // Other users never reach the mount without the kernel's own permission checks.
+  if (out.allow_other) out.default_permissions = true;
   out.fs.root_dir = shared_dir;
   out.fs.cache_policy = *policy;
   out.fs.xattr = !no_xattr;

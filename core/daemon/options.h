@@ -20,8 +20,12 @@ struct Options {
   unsigned threads = 4;
   LogLevel log_level = LogLevel::kInfo;
   std::string record_dir;
+  // Host mode. allow_other (other users may use the mount) is opt-in and always comes
+  // with default_permissions: the kernel then checks the modes itself. Without it,
+  // pfsd's credential switch alone would let them act with root's rights wherever
+  // the kernel does not check (e.g. --no-xattr, no POSIX ACLs negotiated).
   bool default_permissions = false;
-  bool allow_other = true;
+  bool allow_other = false;
 
   bool vhost_user() const { return !socket_path.empty() || socket_fd >= 0; }
 };

@@ -162,6 +162,24 @@ TEST(PfsdOptionsTest, SocketGroupIsResolvedByTheEnvironmentCheck) {
   EXPECT_EQ(err.find('\n'), std::string::npos) << err;
 }
 
+TEST(PfsdOptionsTest, AllowOtherIsOptInAndBringsPermissionChecks) {
+  Options o;
+  ASSERT_EQ(parse({"--shared-dir", "/srv", "--mount", "/m"}, o).kind, ParseOutcome::kRun);
+  EXPECT_FALSE(o.allow_other) << "by default only root may use the mount";
+  Options a;
+  ASSERT_EQ(parse({"--shared-dir", "/srv", "--mount", "/m", "--allow-other", "--no-xattr"}, a).kind,
+            ParseOutcome::kRun);
+  EXPECT_TRUE(a.allow_other);
+  EXPECT_TRUE(a.default_permissions) << "allow_other never goes without default_permissions";
+  Options d;
+  ASSERT_EQ(parse({"--shared-dir", "/srv", "--mount", "/m", "--default-permissions"}, d).kind,
+            ParseOutcome::kRun);
+  EXPECT_FALSE(d.allow_other);
+  EXPECT_TRUE(d.default_permissions);
+  auto help = parse({"--help"}, o);
+  EXPECT_NE(help.message.find("--allow-other"), std::string::npos);
+}
+
 TEST(PfsdOptionsTest, PrintCapabilitiesNeedsNothingElse) {
   Options o;
   auto r = parse({"--print-capabilities"}, o);
