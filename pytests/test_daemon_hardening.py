@@ -222,3 +222,33 @@ def test_other_users_get_no_root_rights_through_the_mount(pfsd_factory, xattr, m
     st = os.stat(d.h("public"))
     assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o644, 0, 0)
     assert os.listdir(d.h("rootdir")) == []
+
+
+# =========================================================================== hole 4: groups
+
+
+def test_pfsd_drops_supplementary_groups(pfsd_factory):
+    d = pfsd_factory(start=False)
+    inner = d.command
+    d.command = lambda args=None: ["setpriv", "--groups", "4,24", *inner(args)]
+    d.start()
+    with open(f"/proc/{d.proc.pid}/status") as f:
+        groups = [ln for ln in f if ln.startswith("Groups:")]
+    assert groups == ["Groups:\t\n"] or groups[0].split() == ["Groups:"], groups
+    # Files it creates for root get root's group, none of the dropped ones.
+    write_bytes(d.m("f"), b"x")
+    assert os.stat(d.h("f")).st_gid == 0
+
+
+# =========================================================================== hole 5
+
+
+def test_nofile_soft_limit_raised_to_hard(pfsd_factory):
+    d = pfsd_factory(start=False)
+    inner = d.command
+    d.command = lambda args=None: ["prlimit", "--nofile=256:4096", *inner(args)]
+    d.start()
+    with open(f"/proc/{d.proc.pid}/limits") as f:
+        line = [ln for ln in f if ln.startswith("Max open files")][0]
+    assert line.split()[3:5] == ["4096", "4096"], line
+    assert "4096" in d.log_text() and " info:" in d.log_text()

@@ -17,6 +17,7 @@
 #include "core/daemon/listen_socket.h"
 #include "core/daemon/log.h"
 #include "core/daemon/options.h"
+#include "core/daemon/process_setup.h"
 #include "core/fuse/server.h"
 #include "core/passthrough/passthrough_fs.h"
 #include "core/transport/devfuse/devfuse_session.h"
@@ -118,7 +119,12 @@ int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& wa
 
 int run(const Options& opts) {
   set_log_level(opts.log_level);
-
+  if (std::string err = drop_supplementary_groups(); !err.empty()) {
+    std::fprintf(stderr, "%s\n", err.c_str());
+    return 1;
+  }
+  // Logged once the start-up has worked: bad use stays one line on stderr.
+  const auto nofile = raise_nofile_limit();
   // Only the main thread takes these, with sigwait(); workers inherit the mask.
   sigset_t waited;
   sigemptyset(&waited);
@@ -175,6 +181,15 @@ int run(const Options& opts) {
         static_cast<int>(b.reason.size()), b.reason.data(), b.error);
   };
   fuse::Server server(**fs, sopts);
+  if (!nofile) {
+    log(LogLevel::kWarn, "cannot raise the open file limit: %s", std::strerror(nofile.error()));
+  } else if (nofile->now != nofile->before) {
+    log(LogLevel::kInfo, "raised the open file limit from %llu to %llu",
+        static_cast<unsigned long long>(nofile->before),
+        static_cast<unsigned long long>(nofile->now));
+  } else {
+    log(LogLevel::kInfo, "open file limit: %llu", static_cast<unsigned long long>(nofile->now));
+  }
   if (opts.vhost_user()) return run_vhost_user(opts, server, waited, std::move(listener));
 
   transport::devfuse::MountOptions mopts;
