@@ -243,6 +243,20 @@ def test_pfsd_drops_supplementary_groups(pfsd_factory):
 # =========================================================================== hole 5
 
 
+def test_record_file_is_private_under_umask_000(pfsd_factory, scratch_dir):
+    rec = scratch_dir / "rec"
+    d = pfsd_factory("--record", str(rec), start=False)
+    inner = d.command
+    d.command = lambda args=None: ["sh", "-c", 'umask 000 && exec "$@"', "sh", *inner(args)]
+    d.start()
+    write_bytes(d.m("f"), b"a payload nobody else may read")
+    files = list(rec.glob("session-*.fuse"))
+    assert len(files) == 1, os.listdir(rec)
+    st = os.lstat(files[0])
+    assert stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+    assert st.st_uid == 0
+
+
 def test_nofile_soft_limit_raised_to_hard(pfsd_factory):
     d = pfsd_factory(start=False)
     inner = d.command
