@@ -266,3 +266,46 @@ def test_nofile_soft_limit_raised_to_hard(pfsd_factory):
         line = [ln for ln in f if ln.startswith("Max open files")][0]
     assert line.split()[3:5] == ["4096", "4096"], line
     assert "4096" in d.log_text() and " info:" in d.log_text()
+
+
+def _vhost_header(request: int, flags: int, size: int) -> bytes:
+    return struct.pack("<III", request, flags, size)
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("pfsd closed the connection")
+        buf += chunk
+    return buf
+
+
+def test_warnings_from_a_flooding_front_end_are_rate_limited(vhost_pfsd):
+    VERSION, NEED_REPLY = 0x1, 0x8
+    SET_PROTOCOL_FEATURES, SET_LOG_BASE = 16, 6
+    REPLY_ACK = 1 << 3
+    floods = 500
+    d = vhost_pfsd()
+    d.wait_listening()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(d.sock))
+        s.sendall(_vhost_header(SET_PROTOCOL_FEATURES, VERSION, 8) + struct.pack("<Q", REPLY_ACK))
+        for _ in range(floods):
+            # An unsupported request with REPLY_ACK: refused, logged, the connection stays.
+            s.sendall(_vhost_header(SET_LOG_BASE, VERSION | NEED_REPLY, 0))
+            hdr = _recv_exact(s, 12)
+            (_, _, size) = struct.unpack("<III", hdr)
+            (status,) = struct.unpack("<Q", _recv_exact(s, size))
+            assert status != 0
+    assert d.wait_exit() == 0, d.log_text()
+    lines = d.log_text().splitlines()
+    warned = [ln for ln in lines
+              if "unsupported vhost-user request" in ln and "suppressed" not in ln]
+    assert 1 <= len(warned) <= 20, f"{len(warned)} warning lines for {floods} bad requests"
+    summaries = [ln for ln in lines if "suppressed" in ln]
+    assert summaries, "no 'suppressed K similar messages' line"
+    counted = sum(int(ln.split("suppressed ")[1].split()[0]) for ln in summaries)
+    assert counted + len(warned) == floods, summaries

@@ -44,6 +44,19 @@ const char* policy_name(passthrough::CachePolicy p) {
   return "?";
 }
 
+// Waits for a signal of `waited`; meanwhile, every second, writes the summaries of
+// rate-limited log lines whose interval has ended.
+int wait_for_signal(const sigset_t& waited) {
+  const timespec tick{1, 0};
+  for (;;) {
+    // Safety: waits for one of the blocked signals; -1 is the tick (EAGAIN) or a
+    // stray signal (EINTR), after which we wait again.
+    const int sig = ::sigtimedwait(&waited, nullptr, &tick);
+    if (sig > 0) return sig;
+    flush_suppressed();
+  }
+}
+
 // vhost-user mode: accept one front-end, serve it, exit 0 when it goes away.
 int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& waited,
                    ScopedFd listener) {
@@ -95,9 +108,7 @@ int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& wa
     ::kill(::getpid(), kSessionEnded);
   });
 
-  int sig = 0;
-  while (::sigwait(&waited, &sig) != 0) {
-  }
+  const int sig = wait_for_signal(waited);
   if (sig != kSessionEnded) {
     log(LogLevel::kInfo, "%s: exiting", strsignal(sig));
     done.store(true);
@@ -109,6 +120,7 @@ int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& wa
   serving.join();
   // Never connected (SIGTERM while waiting): do not leave the socket file behind.
   if (listener.valid() && !opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
+  flush_suppressed(/*all=*/true);
   const auto& st = device.stats();
   log(LogLevel::kInfo, "served %llu requests (%llu malformed chains, %llu dropped)",
       static_cast<unsigned long long>(st.chains.load()),
@@ -125,7 +137,7 @@ int run(const Options& opts) {
   }
   // Logged once the start-up has worked: bad use stays one line on stderr.
   const auto nofile = raise_nofile_limit();
-  // Only the main thread takes these, with sigwait(); workers inherit the mask.
+  // Only the main thread takes these, with sigtimedwait(); workers inherit the mask.
   sigset_t waited;
   sigemptyset(&waited);
   for (int s : {SIGINT, SIGTERM, SIGHUP, kSessionEnded}) sigaddset(&waited, s);
@@ -215,9 +227,7 @@ int run(const Options& opts) {
       opts.fs.readonly ? ", readonly" : "", opts.fs.writeback ? ", writeback" : "",
       recorder ? (", recording to " + recorder->path()).c_str() : "");
 
-  int sig = 0;
-  while (::sigwait(&waited, &sig) != 0) {
-  }
+  const int sig = wait_for_signal(waited);
   if (sig == kSessionEnded) {
     log(LogLevel::kInfo, "the mount went away; exiting");
   } else {
@@ -228,6 +238,7 @@ int run(const Options& opts) {
     }
   }
   session.stop();
+  flush_suppressed(/*all=*/true);
   const auto& st = session.stats();
   log(LogLevel::kInfo, "served %llu requests (%llu interrupted, %llu read and %llu write errors)",
       static_cast<unsigned long long>(st.requests.load()),
