@@ -309,3 +309,39 @@ def test_warnings_from_a_flooding_front_end_are_rate_limited(vhost_pfsd):
     assert summaries, "no 'suppressed K similar messages' line"
     counted = sum(int(ln.split("suppressed ")[1].split()[0]) for ln in summaries)
     assert counted + len(warned) == floods, summaries
+
+
+def test_out_of_fds_gives_errors_not_a_dead_share(pfsd_factory):
+    d = pfsd_factory("--thread-pool-size", "1", start=False)
+    inner = d.command
+    d.command = lambda args=None: ["prlimit", "--nofile=64:64", *inner(args)]
+    count = 300
+    for i in range(count):
+        write_bytes(d.h(f"f{i}"), b"%d" % i)
+    d.start()
+    errors: dict[str, int] = {}
+    held = []
+    try:
+        for i in range(count):
+            try:
+                held.append(os.open(d.m(f"f{i}"), os.O_RDONLY))
+            except OSError as e:
+                name = errno.errorcode.get(e.errno, str(e.errno))
+                errors[name] = errors.get(name, 0) + 1
+    finally:
+        for fd in held:
+            try:
+                os.close(fd)  # FLUSH may be refused too (EMFILE): the fd is closed anyway
+            except OSError:
+                pass
+    assert d.proc.poll() is None, f"pfsd died:\n{d.log_text()}"
+    assert errors, "pfsd never ran out of fds: the test proves nothing"
+    assert set(errors) <= {"EMFILE", "ENFILE", "ENOMEM"}, errors
+    # Let the kernel FORGET what it looked up; pfsd serves again.
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")
+    assert os.stat(d.m("f0")).st_size == 1
+    with open(d.m(f"f{count - 1}"), "rb") as f:
+        assert f.read() == b"%d" % (count - 1)
+    assert d.proc.poll() is None and d.is_mounted()

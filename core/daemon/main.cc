@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -82,7 +83,19 @@ int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& wa
     for (;;) {
       // Safety: accept() on our listening socket; the connection is owned at once.
       conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-      if (conn.valid() || errno != EINTR) break;
+      if (conn.valid()) break;
+      const int err = errno;
+      if (err == EINTR) continue;
+      // Out of fds or memory (a local user can exhaust the system's file table), or
+      // a client that gave up: not a reason to stop listening. Try again shortly.
+      if (!done.load() && (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+                           err == ECONNABORTED)) {
+        log(LogLevel::kWarn, "accept on %s: %s; retrying", where.c_str(), std::strerror(err));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      errno = err;
+      break;
     }
     if (!conn.valid()) {
       if (!done.load()) {
