@@ -45,6 +45,19 @@ const char* policy_name(passthrough::CachePolicy p) {
   return "?";
 }
 
+// Logged once start-up has worked: bad use stays one line on stderr.
+void log_nofile(const Result<NofileLimits>& nofile) {
+  if (!nofile) {
+    log(LogLevel::kWarn, "cannot raise the open file limit: %s", std::strerror(nofile.error()));
+  } else if (nofile->now != nofile->before) {
+    log(LogLevel::kInfo, "raised the open file limit from %llu to %llu",
+        static_cast<unsigned long long>(nofile->before),
+        static_cast<unsigned long long>(nofile->now));
+  } else {
+    log(LogLevel::kInfo, "open file limit: %llu", static_cast<unsigned long long>(nofile->now));
+  }
+}
+
 // Waits for a signal of `waited`; meanwhile, every second, writes the summaries of
 // rate-limited log lines whose interval has ended.
 int wait_for_signal(const sigset_t& waited) {
@@ -148,7 +161,6 @@ int run(const Options& opts) {
     std::fprintf(stderr, "%s\n", err.c_str());
     return 1;
   }
-  // Logged once the start-up has worked: bad use stays one line on stderr.
   const auto nofile = raise_nofile_limit();
   // Only the main thread takes these, with sigtimedwait(); workers inherit the mask.
   sigset_t waited;
@@ -206,16 +218,10 @@ int run(const Options& opts) {
         static_cast<int>(b.reason.size()), b.reason.data(), b.error);
   };
   fuse::Server server(**fs, sopts);
-  if (!nofile) {
-    log(LogLevel::kWarn, "cannot raise the open file limit: %s", std::strerror(nofile.error()));
-  } else if (nofile->now != nofile->before) {
-    log(LogLevel::kInfo, "raised the open file limit from %llu to %llu",
-        static_cast<unsigned long long>(nofile->before),
-        static_cast<unsigned long long>(nofile->now));
-  } else {
-    log(LogLevel::kInfo, "open file limit: %llu", static_cast<unsigned long long>(nofile->now));
+  if (opts.vhost_user()) {
+    log_nofile(nofile);
+    return run_vhost_user(opts, server, waited, std::move(listener));
   }
-  if (opts.vhost_user()) return run_vhost_user(opts, server, waited, std::move(listener));
 
   transport::devfuse::MountOptions mopts;
   mopts.mountpoint = opts.mountpoint;
@@ -235,6 +241,7 @@ int run(const Options& opts) {
     std::fprintf(stderr, "pfsd: cannot start workers: %s\n", std::strerror(s));
     return 1;
   }
+  log_nofile(nofile);
   log(LogLevel::kInfo, "serving %s on %s (%u threads, cache=%s%s%s%s)", opts.fs.root_dir.c_str(),
       opts.mountpoint.c_str(), opts.threads, policy_name(opts.fs.cache_policy),
       opts.fs.readonly ? ", readonly" : "", opts.fs.writeback ? ", writeback" : "",
