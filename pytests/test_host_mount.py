@@ -48,7 +48,8 @@ def test_mount_is_fuse_and_serves_the_shared_dir(pfsd):
     info = pfsd.mount_info
     assert info["fstype"] == "fuse"
     assert info["source"] == str(pfsd.shared)
-    assert "allow_other" in info["super_options"]
+    # Other users are opt-in (--allow-other), and then always with the kernel's checks.
+    assert "allow_other" not in info["super_options"]
     write_bytes(pfsd.h("from-host"), b"hello")
     assert read_bytes(pfsd.m("from-host")) == b"hello"
     assert sorted(os.listdir(pfsd.mnt)) == ["from-host"]
@@ -642,7 +643,8 @@ def test_concurrent_writers_one_file_at_offsets(pfsd):
 # =========================================================================== permissions
 
 
-def test_permissions_as_unprivileged_user(pfsd):
+def test_permissions_as_unprivileged_user(pfsd_factory):
+    pfsd = pfsd_factory("--allow-other")
     h = pfsd.h
     # Two identical trees, one reached through the mount and one directly on the host,
     # so any unexpected success on one side cannot disturb the other.
@@ -724,7 +726,8 @@ def test_permissions_as_unprivileged_user(pfsd):
     assert stat.S_IMODE(os.stat(h("via_mnt", "mine")).st_mode) == 0o640
 
 
-def test_created_files_get_callers_owner_and_umask(pfsd):
+def test_created_files_get_callers_owner_and_umask(pfsd_factory):
+    pfsd = pfsd_factory("--allow-other")
     os.chmod(pfsd.shared, 0o777)
     p = run(["setpriv", "--reuid=1000", "--regid=2000", "--clear-groups", "sh", "-c",
              f"umask 027 && echo hi > {pfsd.m('f')} && mkdir {pfsd.m('d')} && "
@@ -1289,7 +1292,8 @@ def test_setgid_directory_inheritance(pfsd):
     assert os.stat(pfsd.h("sg", "sub")).st_mode & stat.S_ISGID
 
 
-def test_access_as_nobody_matches_host(pfsd):
+def test_access_as_nobody_matches_host(pfsd_factory):
+    pfsd = pfsd_factory("--allow-other")
     os.chmod(pfsd.shared, 0o755)
     for name, mode in (("r", 0o444), ("w", 0o222), ("x", 0o111), ("none", 0o000),
                        ("all", 0o777), ("owner", 0o700)):

@@ -3,11 +3,11 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -15,8 +15,10 @@
 #include <string>
 #include <thread>
 
+#include "core/daemon/listen_socket.h"
 #include "core/daemon/log.h"
 #include "core/daemon/options.h"
+#include "core/daemon/process_setup.h"
 #include "core/fuse/server.h"
 #include "core/passthrough/passthrough_fs.h"
 #include "core/transport/devfuse/devfuse_session.h"
@@ -43,48 +45,37 @@ const char* policy_name(passthrough::CachePolicy p) {
   return "?";
 }
 
-// Listens on `path` (removing a stale socket left by an earlier run).
-Result<ScopedFd> listen_on(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return Errno{ENAMETOOLONG};
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return Errno{EEXIST};
-    ::unlink(path.c_str());
+// Logged once start-up has worked: bad use stays one line on stderr.
+void log_nofile(const Result<NofileLimits>& nofile) {
+  if (!nofile) {
+    log(LogLevel::kWarn, "cannot raise the open file limit: %s", std::strerror(nofile.error()));
+  } else if (nofile->now != nofile->before) {
+    log(LogLevel::kInfo, "raised the open file limit from %llu to %llu",
+        static_cast<unsigned long long>(nofile->before),
+        static_cast<unsigned long long>(nofile->now));
+  } else {
+    log(LogLevel::kInfo, "open file limit: %llu", static_cast<unsigned long long>(nofile->now));
   }
-  // Safety: a fresh socket owned by the ScopedFd; errors are returned.
-  ScopedFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return last_errno();
-  // Safety: addr is a complete sockaddr_un (path length checked above); failures
-  // are returned with their errno.
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(fd.get(), 1) != 0) {
-    return last_errno();
+}
+
+// Waits for a signal of `waited`; meanwhile, every second, writes the summaries of
+// rate-limited log lines whose interval has ended.
+int wait_for_signal(const sigset_t& waited) {
+  const timespec tick{1, 0};
+  for (;;) {
+    // Safety: waits for one of the blocked signals; -1 is the tick (EAGAIN) or a
+    // stray signal (EINTR), after which we wait again.
+    const int sig = ::sigtimedwait(&waited, nullptr, &tick);
+    if (sig > 0) return sig;
+    flush_suppressed();
   }
-  return fd;
 }
 
 // vhost-user mode: accept one front-end, serve it, exit 0 when it goes away.
-int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& waited) {
-  ScopedFd listener;
-  std::string where;
-  if (!opts.socket_path.empty()) {
-    auto l = listen_on(opts.socket_path);
-    if (!l) {
-      std::fprintf(
-          stderr, "pfsd: cannot listen on %s: %s%s\n", opts.socket_path.c_str(),
-          std::strerror(l.error()),
-          l.error() == EEXIST ? " (it is not a socket: remove it or pick another path)" : "");
-      return 1;
-    }
-    listener = std::move(*l);
-    where = opts.socket_path;
-  } else {
-    listener.reset(opts.socket_fd);
-    where = "fd " + std::to_string(opts.socket_fd);
-  }
+int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& waited,
+                   ScopedFd listener) {
+  const std::string where =
+      opts.socket_path.empty() ? "fd " + std::to_string(opts.socket_fd) : opts.socket_path;
 
   transport::vhost_user::Logger logger = [](transport::vhost_user::Severity s,
                                             std::string_view msg) {
@@ -105,7 +96,19 @@ int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& wa
     for (;;) {
       // Safety: accept() on our listening socket; the connection is owned at once.
       conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-      if (conn.valid() || errno != EINTR) break;
+      if (conn.valid()) break;
+      const int err = errno;
+      if (err == EINTR) continue;
+      // Out of fds or memory (a local user can exhaust the system's file table), or
+      // a client that gave up: not a reason to stop listening. Try again shortly.
+      if (!done.load() && (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+                           err == ECONNABORTED)) {
+        log(LogLevel::kWarn, "accept on %s: %s; retrying", where.c_str(), std::strerror(err));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      errno = err;
+      break;
     }
     if (!conn.valid()) {
       if (!done.load()) {
@@ -131,9 +134,7 @@ int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& wa
     ::kill(::getpid(), kSessionEnded);
   });
 
-  int sig = 0;
-  while (::sigwait(&waited, &sig) != 0) {
-  }
+  const int sig = wait_for_signal(waited);
   if (sig != kSessionEnded) {
     log(LogLevel::kInfo, "%s: exiting", strsignal(sig));
     done.store(true);
@@ -145,6 +146,7 @@ int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& wa
   serving.join();
   // Never connected (SIGTERM while waiting): do not leave the socket file behind.
   if (listener.valid() && !opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
+  flush_suppressed(/*all=*/true);
   const auto& st = device.stats();
   log(LogLevel::kInfo, "served %llu requests (%llu malformed chains, %llu dropped)",
       static_cast<unsigned long long>(st.chains.load()),
@@ -155,18 +157,55 @@ int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& wa
 
 int run(const Options& opts) {
   set_log_level(opts.log_level);
-
-  // Only the main thread takes these, with sigwait(); workers inherit the mask.
+  if (std::string err = drop_supplementary_groups(); !err.empty()) {
+    std::fprintf(stderr, "%s\n", err.c_str());
+    return 1;
+  }
+  const auto nofile = raise_nofile_limit();
+  // Only the main thread takes these, with sigtimedwait(); workers inherit the mask.
   sigset_t waited;
   sigemptyset(&waited);
   for (int s : {SIGINT, SIGTERM, SIGHUP, kSessionEnded}) sigaddset(&waited, s);
   ::pthread_sigmask(SIG_BLOCK, &waited, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  // What pfsd creates on the host (the socket, the record file) is made first, with
+  // its own private modes: PassthroughFs::create() below sets the umask to 0.
+  ScopedFd listener;
+  if (!opts.socket_path.empty()) {
+    const auto group = resolve_group(opts.socket_group);
+    if (!opts.socket_group.empty() && !group) {
+      std::fprintf(stderr, "pfsd: --socket-group %s: no such group\n", opts.socket_group.c_str());
+      return 1;
+    }
+    auto l = listen_private(opts.socket_path, group);
+    if (!l) {
+      std::fprintf(
+          stderr, "pfsd: cannot listen on %s: %s%s\n", opts.socket_path.c_str(),
+          std::strerror(l.error()),
+          l.error() == EEXIST ? " (it is not a socket: remove it or pick another path)" : "");
+      return 1;
+    }
+    listener = std::move(*l);
+  } else if (opts.socket_fd >= 0) {
+    listener.reset(opts.socket_fd);
+  }
+  std::unique_ptr<transport::devfuse::SessionRecorder> recorder;
+  if (!opts.vhost_user() && !opts.record_dir.empty()) {
+    auto rec = transport::devfuse::SessionRecorder::create(opts.record_dir);
+    if (!rec) {
+      std::fprintf(stderr, "pfsd: --record %s: %s (check the folder is writable)\n",
+                   opts.record_dir.c_str(), std::strerror(rec.error()));
+      return 1;
+    }
+    recorder = std::move(*rec);
+  }
+
   auto fs = passthrough::PassthroughFs::create(opts.fs);
   if (!fs) {
     std::fprintf(stderr, "pfsd: cannot open shared directory %s: %s\n", opts.fs.root_dir.c_str(),
                  std::strerror(fs.error()));
+    if (!opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
     return 1;
   }
   fuse::ServerOptions sopts;
@@ -179,17 +218,9 @@ int run(const Options& opts) {
         static_cast<int>(b.reason.size()), b.reason.data(), b.error);
   };
   fuse::Server server(**fs, sopts);
-  if (opts.vhost_user()) return run_vhost_user(opts, server, waited);
-
-  std::unique_ptr<transport::devfuse::SessionRecorder> recorder;
-  if (!opts.record_dir.empty()) {
-    auto rec = transport::devfuse::SessionRecorder::create(opts.record_dir);
-    if (!rec) {
-      std::fprintf(stderr, "pfsd: --record %s: %s (check the folder is writable)\n",
-                   opts.record_dir.c_str(), std::strerror(rec.error()));
-      return 1;
-    }
-    recorder = std::move(*rec);
+  if (opts.vhost_user()) {
+    log_nofile(nofile);
+    return run_vhost_user(opts, server, waited, std::move(listener));
   }
 
   transport::devfuse::MountOptions mopts;
@@ -210,14 +241,13 @@ int run(const Options& opts) {
     std::fprintf(stderr, "pfsd: cannot start workers: %s\n", std::strerror(s));
     return 1;
   }
+  log_nofile(nofile);
   log(LogLevel::kInfo, "serving %s on %s (%u threads, cache=%s%s%s%s)", opts.fs.root_dir.c_str(),
       opts.mountpoint.c_str(), opts.threads, policy_name(opts.fs.cache_policy),
       opts.fs.readonly ? ", readonly" : "", opts.fs.writeback ? ", writeback" : "",
       recorder ? (", recording to " + recorder->path()).c_str() : "");
 
-  int sig = 0;
-  while (::sigwait(&waited, &sig) != 0) {
-  }
+  const int sig = wait_for_signal(waited);
   if (sig == kSessionEnded) {
     log(LogLevel::kInfo, "the mount went away; exiting");
   } else {
@@ -228,6 +258,7 @@ int run(const Options& opts) {
     }
   }
   session.stop();
+  flush_suppressed(/*all=*/true);
   const auto& st = session.stats();
   log(LogLevel::kInfo, "served %llu requests (%llu interrupted, %llu read and %llu write errors)",
       static_cast<unsigned long long>(st.requests.load()),

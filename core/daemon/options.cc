@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/daemon/listen_socket.h"
 #include "core/transport/vhost_user/backend.h"
 
 namespace pfs::daemon {
@@ -126,6 +127,10 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   app.add_option("--socket-path", out.socket_path,
                  "vhost-user mode: listen on this unix socket for one front-end")
       ->type_name("PATH");
+  app.add_option("--socket-group", out.socket_group,
+                 "vhost-user mode: let this group's members connect too (socket 0660; "
+                 "default 0600, the owner only)")
+      ->type_name("GROUP");
   app.add_option("--fd", out.socket_fd, "vhost-user mode: an already listening socket fd")
       ->type_name("N");
   app.add_flag("--print-capabilities", out.print_capabilities,
@@ -153,8 +158,12 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   app.add_option("--record", out.record_dir,
                  "Write every request received, raw, to a session file in DIR")
       ->type_name("DIR");
+  app.add_flag("--allow-other", out.allow_other,
+               "Host mode: let other users use the mount too (mount options allow_other and "
+               "default_permissions; default: only the user who mounted, root)");
   app.add_flag("--default-permissions", out.default_permissions,
-               "Let the kernel check permissions from the file modes (mount option)");
+               "Let the kernel check permissions from the file modes (mount option; always on "
+               "with --allow-other)");
   app.add_option("-o", legacy, "Legacy virtiofsd options: source=DIR,cache=P,xattr,...")
       ->type_name("OPTS");
   app.add_flag("-V,--version", version, "Print the version and exit");
@@ -199,6 +208,11 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   if (modes > 1) {
     return {ParseOutcome::kExitError, "pfsd: give only one of --mount, --socket-path and --fd"};
   }
+  if (!out.socket_group.empty() && out.socket_path.empty()) {
+    return {ParseOutcome::kExitError,
+            "pfsd: --socket-group only goes with --socket-path (pfsd makes no socket with --fd "
+            "or --mount)"};
+  }
   double policy_timeout = 1;
   auto policy = parse_cache(cache, &policy_timeout);
   if (!policy) {
@@ -218,6 +232,8 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   if (threads == 0 || threads > 256) {
     return {ParseOutcome::kExitError, "pfsd: --thread-pool-size must be from 1 to 256"};
   }
+  // Other users never reach the mount without the kernel's own permission checks.
+  if (out.allow_other) out.default_permissions = true;
   out.fs.root_dir = shared_dir;
   out.fs.cache_policy = *policy;
   out.fs.xattr = !no_xattr;
@@ -243,6 +259,10 @@ std::string validate_environment(const Options& opts) {
            " (check its permissions)";
   }
   if (opts.vhost_user()) {
+    if (!opts.socket_group.empty() && !resolve_group(opts.socket_group)) {
+      return "pfsd: --socket-group " + opts.socket_group +
+             ": no such group (give a group name from /etc/group or a numeric gid)";
+    }
     if (opts.socket_fd >= 0 && ::fcntl(opts.socket_fd, F_GETFD) < 0) {
       return "pfsd: --fd " + std::to_string(opts.socket_fd) + ": " + std::strerror(errno) +
              " (pass a listening socket fd)";

@@ -15,12 +15,17 @@ struct Options {
   std::string mountpoint;           // host mode
   std::string socket_path;          // vhost-user mode: listen here, serve one front-end
   int socket_fd = -1;               // vhost-user mode: an already listening socket
+  std::string socket_group;         // --socket-path: the socket is 0660 with this group
   bool print_capabilities = false;  // print the vhost-user backend JSON and exit
   unsigned threads = 4;
   LogLevel log_level = LogLevel::kInfo;
   std::string record_dir;
+  // Host mode. allow_other (other users may use the mount) is opt-in and always comes
+  // with default_permissions: the kernel then checks the modes itself. Without it,
+  // pfsd's credential switch alone would let them act with root's rights wherever
+  // the kernel does not check (e.g. --no-xattr, no POSIX ACLs negotiated).
   bool default_permissions = false;
-  bool allow_other = true;
+  bool allow_other = false;
 
   bool vhost_user() const { return !socket_path.empty() || socket_fd >= 0; }
 };

@@ -159,6 +159,45 @@ TEST_F(DevFuseTest, RecorderWritesAFramedStreamStartingWithInit) {
   EXPECT_GT(count, 3u);
 }
 
+// The mount's option string as /proc/self/mountinfo shows it ("" if not mounted).
+std::string super_options_of(const std::string& mountpoint) {
+  std::istringstream in(slurp("/proc/self/mountinfo"));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, dev, root, point;
+    f >> id >> parent >> dev >> root >> point;
+    if (point != mountpoint) continue;
+    const auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream post(line.substr(dash + 3));
+    std::string type, source, opts;
+    post >> type >> source >> opts;
+    return opts;
+  }
+  return "";
+}
+
+TEST(FuseMountTest, AllowOtherAlwaysBringsDefaultPermissions) {
+  ASSERT_EQ(::geteuid(), 0u) << "mounts a FUSE file system: run as root";
+  testing::ScratchDir mnt("pfs-devfuse-allow-other");
+  ASSERT_TRUE(mnt.ok());
+  for (const bool allow_other : {false, true}) {
+    MountOptions opts;
+    opts.mountpoint = mnt.path();
+    opts.allow_other = allow_other;
+    opts.default_permissions = false;  // asked for off: allow_other turns it on anyway
+    std::string why;
+    auto m = FuseMount::mount(opts, &why);
+    ASSERT_TRUE(m.ok()) << why;
+    const std::string got = super_options_of(mnt.path());
+    EXPECT_EQ(got.find("allow_other") != std::string::npos, allow_other) << got;
+    EXPECT_EQ(got.find("default_permissions") != std::string::npos, allow_other) << got;
+    EXPECT_TRUE(m->unmount());
+  }
+  EXPECT_FALSE(MountOptions{}.allow_other) << "other users are opt-in";
+}
+
 TEST(FuseMountTest, RefusesMissingAndBusyMountpoints) {
   std::string why;
   MountOptions opts;

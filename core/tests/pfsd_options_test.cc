@@ -125,6 +125,61 @@ TEST(PfsdOptionsTest, VhostUserModes) {
   EXPECT_FALSE(h.vhost_user());
 }
 
+TEST(PfsdOptionsTest, SocketGroup) {
+  Options o;
+  auto r =
+      parse({"--shared-dir", "/srv", "--socket-path", "/run/v.sock", "--socket-group", "kvm"}, o);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_EQ(o.socket_group, "kvm");
+  Options none;
+  ASSERT_EQ(parse({"--shared-dir", "/srv", "--socket-path", "/run/v.sock"}, none).kind,
+            ParseOutcome::kRun);
+  EXPECT_TRUE(none.socket_group.empty()) << "no group: the socket is the owner's only";
+
+  // Only with --socket-path: --fd's socket is the caller's, --mount has none.
+  for (const auto& mode : {std::vector<std::string>{"--fd", "3"}, {"--mount", "/m"}}) {
+    std::vector<std::string> args{"--shared-dir", "/srv", "--socket-group", "kvm"};
+    args.insert(args.end(), mode.begin(), mode.end());
+    Options b;
+    r = parse(args, b);
+    EXPECT_EQ(r.kind, ParseOutcome::kExitError) << mode[0];
+    EXPECT_NE(r.message.find("--socket-group"), std::string::npos) << r.message;
+    EXPECT_EQ(r.message.find('\n'), std::string::npos) << r.message;
+  }
+}
+
+TEST(PfsdOptionsTest, SocketGroupIsResolvedByTheEnvironmentCheck) {
+  Options o;
+  o.fs.root_dir = "/tmp";
+  o.socket_path = "/tmp/pfsd-options-test.sock";
+  o.socket_group = "root";
+  EXPECT_EQ(validate_environment(o), "");
+  o.socket_group = "0";  // a numeric gid
+  EXPECT_EQ(validate_environment(o), "");
+  o.socket_group = "no-such-group-pfs";
+  const std::string err = validate_environment(o);
+  EXPECT_NE(err.find("--socket-group no-such-group-pfs"), std::string::npos) << err;
+  EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+}
+
+TEST(PfsdOptionsTest, AllowOtherIsOptInAndBringsPermissionChecks) {
+  Options o;
+  ASSERT_EQ(parse({"--shared-dir", "/srv", "--mount", "/m"}, o).kind, ParseOutcome::kRun);
+  EXPECT_FALSE(o.allow_other) << "by default only root may use the mount";
+  Options a;
+  ASSERT_EQ(parse({"--shared-dir", "/srv", "--mount", "/m", "--allow-other", "--no-xattr"}, a).kind,
+            ParseOutcome::kRun);
+  EXPECT_TRUE(a.allow_other);
+  EXPECT_TRUE(a.default_permissions) << "allow_other never goes without default_permissions";
+  Options d;
+  ASSERT_EQ(parse({"--shared-dir", "/srv", "--mount", "/m", "--default-permissions"}, d).kind,
+            ParseOutcome::kRun);
+  EXPECT_FALSE(d.allow_other);
+  EXPECT_TRUE(d.default_permissions);
+  auto help = parse({"--help"}, o);
+  EXPECT_NE(help.message.find("--allow-other"), std::string::npos);
+}
+
 TEST(PfsdOptionsTest, PrintCapabilitiesNeedsNothingElse) {
   Options o;
   auto r = parse({"--print-capabilities"}, o);

@@ -4,6 +4,7 @@
 // model lists.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -527,6 +528,35 @@ TEST(VhostUserProtocolTest, UnsupportedRequestWithNeedReplyIsRefused) {
   // The connection goes on.
   ASSERT_TRUE(h.fe_->send(Request::kGetFeatures, nullptr, 0));
   EXPECT_TRUE(h.fe_->reply_u64());
+}
+
+// Out of fds, the kernel drops the fds a message carries (MSG_CTRUNC): the message
+// is refused (REPLY_ACK nack), never the connection.
+TEST(VhostUserProtocolTest, OutOfFdsRefusesTheMessageButKeepsTheConnection) {
+  Harness h;
+  ASSERT_NO_FATAL_FAILURE(h.negotiate());
+  ASSERT_NO_FATAL_FAILURE(h.init());
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  // dup() returns the lowest free fd: with the soft limit there, no fd can be added.
+  const int probe = ::dup(0);
+  ASSERT_GE(probe, 0);
+  ::close(probe);
+  rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(probe);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  const int call = h.rings_[0]->call_fd();
+  const bool sent = h.fe_->send_u64(Request::kSetVringCall, 0, {&call, 1}, true);
+  const auto nack = h.fe_->reply_u64();
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  ASSERT_TRUE(sent);
+  ASSERT_TRUE(nack) << "the connection was closed";
+  EXPECT_NE(*nack, 0u);
+  EXPECT_TRUE(h.logged("fds")) << "the refusal is logged";
+  // The connection goes on, and the queue still serves.
+  ASSERT_TRUE(h.fe_->send(Request::kGetFeatures, nullptr, 0));
+  EXPECT_TRUE(h.fe_->reply_u64());
+  EXPECT_TRUE(h.call(0, req::getattr(FUSE_ROOT_ID)).ok());
 }
 
 TEST(VhostUserProtocolTest, RingOutsideMemoryLeavesQueueStoppedButConnectionUp) {

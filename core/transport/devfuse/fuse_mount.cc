@@ -78,8 +78,11 @@ Result<FuseMount> FuseMount::mount(const MountOptions& opts, std::string* why) {
   std::string data = "fd=" + std::to_string(m.fd_.get()) + ",rootmode=" + rootmode +
                      ",user_id=" + std::to_string(::getuid()) +
                      ",group_id=" + std::to_string(::getgid());
+  // No allow_other without default_permissions: pfsd acts with each caller's fsuid,
+  // but root-owned checks it cannot see (e.g. no POSIX ACLs without xattrs) would
+  // otherwise be nobody's.
   if (opts.allow_other) data += ",allow_other";
-  if (opts.default_permissions) data += ",default_permissions";
+  if (opts.allow_other || opts.default_permissions) data += ",default_permissions";
   if (opts.max_read != 0) data += ",max_read=" + std::to_string(opts.max_read);
   unsigned long flags = MS_NOSUID | MS_NODEV;
   if (opts.readonly) flags |= MS_RDONLY;

@@ -14,7 +14,9 @@ namespace pfs::transport::devfuse {
 struct MountOptions {
   std::string mountpoint;
   std::string source = "pfsd";  // what /proc/mounts shows as the device
-  bool allow_other = true;
+  // Other users may use the mount; it always brings default_permissions (the kernel
+  // checks modes itself), whatever default_permissions says.
+  bool allow_other = false;
   bool default_permissions = false;
   bool readonly = false;  // MS_RDONLY: the kernel refuses writes before they arrive
   uint32_t max_read = 0;  // 0: the kernel's default

@@ -308,7 +308,16 @@ bool Backend::serve_one(int sock, End* end) {
   // REPLY_ACK as negotiated before or after this message (it may change it, as
   // SET_PROTOCOL_FEATURES does).
   bool ack = (protocol_features_ & kProtocolReplyAck) != 0;
-  const Outcome o = dispatch(sock, m);
+  Outcome o;
+  if (m.fds_lost) {
+    // Out of fds: this message cannot be acted on, but the connection stays (and a
+    // front-end that asked for REPLY_ACK learns it failed).
+    logf(log_, Severity::kWarn, "vhost-user %s arrived without its fds (out of fds?); refused",
+         request_name(m.request()));
+    o = Outcome::kFailed;
+  } else {
+    o = dispatch(sock, m);
+  }
   if (o == Outcome::kClose) {
     if (end) *end = End::kMalformed;
     return false;

@@ -93,9 +93,14 @@ RecvError receive(int sock, Message& out, std::string* why) {
   out.header = {};
   out.payload.clear();
   out.fds.clear();
+  out.fds_lost = false;
 
   std::array<uint8_t, sizeof(Header)> hdr{};
-  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFds)> control{};
+  // Room for as many fds as one message can carry (the kernel's SCM_MAX_FD), so a
+  // truncation (MSG_CTRUNC) only means the fds could not be installed: pfsd is out
+  // of fds. More than kMaxFds is refused below, as malformed.
+  constexpr size_t kScmMaxFd = 253;
+  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kScmMaxFd)> control{};
   iovec iov{hdr.data(), hdr.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -128,10 +133,9 @@ RecvError receive(int sock, Message& out, std::string* why) {
     if (why) *why = "front-end closed the connection";
     return RecvError::kEof;
   }
-  if ((msg.msg_flags & MSG_CTRUNC) != 0) {
-    if (why) *why = "too many fds with one message";
-    return RecvError::kMalformed;
-  }
+  // Out of fds (EMFILE/ENFILE), the kernel drops the ones it cannot install and
+  // says so: read the rest of the message and let the back-end refuse it.
+  out.fds_lost = (msg.msg_flags & MSG_CTRUNC) != 0;
   if (static_cast<size_t>(n) < hdr.size()) {
     // The rest of the header comes without fds.
     const ssize_t more = read_full(sock, hdr.data() + n, hdr.size() - static_cast<size_t>(n));

@@ -119,6 +119,9 @@ struct Message {
   Header header{};
   std::vector<uint8_t> payload;
   std::vector<ScopedFd> fds;
+  // The kernel could not give us every fd that came with the message (MSG_CTRUNC:
+  // pfsd is out of fds). The message is read whole; the back-end refuses it.
+  bool fds_lost = false;
 
   uint32_t request() const { return header.request; }
   bool need_reply() const { return (header.flags & kFlagNeedReply) != 0; }
@@ -134,7 +137,7 @@ enum class RecvError {
   kNone,
   kEof,        // orderly shutdown by the front-end before a header
   kIo,         // a socket error (errno is logged by the caller)
-  kMalformed,  // bad version, oversized payload, truncated control data, short payload
+  kMalformed,  // bad version, oversized payload, too many fds, short payload
 };
 
 // Reads one message from `sock` (blocking). On error `why` gets a short reason.
