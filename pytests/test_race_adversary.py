@@ -135,12 +135,12 @@ class Swapper:
             while not self.stop.is_set():
                 self.rounds += 1
                 try:
-                    names = os.listdir(self.arena)
+                    # d_type from READDIR: no extra request per name.
+                    names = [e.name for e in os.scandir(self.arena)
+                             if _is_temp_name(e.name) and not e.is_symlink()]
                 except OSError:
                     continue
                 for name in names:
-                    if not _is_temp_name(name):
-                        continue
                     self.hidden_seen += 1
                     try:
                         renameat2(self._ready_link(), self.arena / name, RENAME_EXCHANGE)
