@@ -22,6 +22,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <tuple>
 
@@ -40,6 +41,11 @@ namespace {
 namespace req = transport::memory::req;
 
 enum class Transport { kVhostUser, kDirect };
+
+const char* transport_name(Transport t) {
+  return t == Transport::kVhostUser ? "VhostUser" : "Server";
+}
+void PrintTo(Transport t, std::ostream* os) { *os << transport_name(t); }
 
 // Where the requests go for one case: two clients over one PassthroughFs.
 class RaceBench {
@@ -134,8 +140,7 @@ TEST_P(RaceAdversaryTest, SwappedNamesNeverReachOutsideTheShare) {
     EXPECT_EQ(setup.bad_replies(), 0u);
   }
 
-  std::cout << "[ race ] " << race_op_name(op) << " over "
-            << (transport == Transport::kVhostUser ? "vhost-user" : "Server") << ": "
+  std::cout << "[ race ] " << race_op_name(op) << " over " << transport_name(transport) << ": "
             << out.victim.steps << " steps (" << out.victim.ok << " ok, " << out.victim.other_type
             << " swapped to another type) in " << out.elapsed.count()
             << " ms; swapper: " << out.swapper.rounds << " readdirs, " << out.swapper.hidden_seen
@@ -158,8 +163,8 @@ TEST_P(RaceAdversaryTest, SwappedNamesNeverReachOutsideTheShare) {
 }
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<RaceOp, Transport>>& info) {
-  return std::string(race_op_name(std::get<0>(info.param))) +
-         (std::get<1>(info.param) == Transport::kVhostUser ? "_VhostUser" : "_Server");
+  return std::string(race_op_name(std::get<0>(info.param))) + "_" +
+         transport_name(std::get<1>(info.param));
 }
 
 INSTANTIATE_TEST_SUITE_P(

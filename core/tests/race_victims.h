@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ inline const char* race_op_name(RaceOp op) {
   }
   return "?";
 }
+
+inline void PrintTo(RaceOp op, std::ostream* os) { *os << race_op_name(op); }
 
 struct VictimStats {
   uint64_t steps = 0;
