@@ -58,13 +58,10 @@ class Swapper {
     auto od = g_.call(req::opendir(arena_, 0, g_.ctx()));
     auto open = od.as<fuse_open_out>();
     if (!od.ok() || !open) return;
-    std::vector<std::string> seen;
     while (!stop.load(std::memory_order_relaxed)) {
       ++stats_.rounds;
-      seen.clear();
       auto rd = g_.call(req::readdir(arena_, open->fh, 0, kRaceReplyRoom - 4096, g_.ctx()));
       if (auto ents = rd.dirents()) {
-        // Hidden names first: their window is the shortest.
         for (const auto& e : *ents) {
           if (is_temp_dir_name(e.name) && e.type != DT_LNK) {
             ++stats_.hidden_seen;
@@ -74,10 +71,9 @@ class Swapper {
       }
       for (const auto& name : guesses_) exchange(name);
       // A short sleep: the timer that ends it wakes this thread at an arbitrary
-      // point of the other thread's work, and the wakeup preempts it there; the
-      // next round looks at what it left half done.
-      // (A busy loop instead starves the other thread, and a yield hands over at
-      // its request boundaries: neither lands in the window.)
+      // point of the other thread's work and preempts it there; the next round
+      // looks at what it left half done. (A busy loop starves the other thread,
+      // and a yield hands over at its request boundaries: neither hits the window.)
       std::this_thread::sleep_for(kPause);
     }
     g_.call(req::releasedir(arena_, open->fh, 0, g_.ctx()));
