@@ -19,20 +19,60 @@ uint64_t load64(const uint8_t* p) {
 
 }  // namespace
 
+void SharedIdPool::add_node(uint64_t id) {
+  std::lock_guard lock(mu_);
+  IdMap::add(nodes_, id);
+}
+
+void SharedIdPool::add_handle(uint64_t id) {
+  std::lock_guard lock(mu_);
+  IdMap::add(handles_, id);
+}
+
+uint64_t SharedIdPool::node(uint64_t i) const {
+  std::lock_guard lock(mu_);
+  return i >= 1 && i <= nodes_.size() ? nodes_[i - 1] : 0;
+}
+
+uint64_t SharedIdPool::handle(uint64_t i) const {
+  std::lock_guard lock(mu_);
+  return i >= 1 && i <= handles_.size() ? handles_[i - 1] : 0;
+}
+
+std::vector<uint64_t> SharedIdPool::nodes() const {
+  std::lock_guard lock(mu_);
+  return nodes_;
+}
+
 void IdMap::add(std::vector<uint64_t>& list, uint64_t id) {
   if (id == 0 || list.size() >= kSmall) return;
   if (std::find(list.begin(), list.end(), id) == list.end()) list.push_back(id);
 }
 
-uint64_t IdMap::map(const std::vector<uint64_t>& list, uint64_t v) {
+void IdMap::add_node(uint64_t id) {
+  add(nodes_, id);
+  if (pool_ != nullptr) pool_->add_node(id);
+}
+
+void IdMap::add_handle(uint64_t id) {
+  add(handles_, id);
+  if (pool_ != nullptr) pool_->add_handle(id);
+}
+
+uint64_t IdMap::map(Kind kind, uint64_t v) const {
+  if (pool_ != nullptr && v >= kSmall && v < 2 * kSmall) {
+    const uint64_t i = v - kSmall + 1;
+    const uint64_t id = kind == Kind::kNode ? pool_->node(i) : pool_->handle(i);
+    return id != 0 ? id : v;
+  }
+  const std::vector<uint64_t>& list = kind == Kind::kNode ? nodes_ : handles_;
   if (v == 0 || v >= kSmall || v > list.size()) return v;
   return list[v - 1];
 }
 
-void IdMap::remap_field(std::span<uint8_t> request, size_t offset,
-                        const std::vector<uint64_t>& list) const {
+void IdMap::remap_field(std::span<uint8_t> request, size_t offset, Kind kind) const {
   if (request.size() < offset + sizeof(uint64_t)) return;
-  const uint64_t v = map(list, load64(request.data() + offset));
+  const uint64_t v = map(kind, load64(request.data() + offset));
   std::memcpy(request.data() + offset, &v, sizeof(v));
 }
 
@@ -40,7 +80,7 @@ void IdMap::remap_request(std::span<uint8_t> request) const {
   if (request.size() < sizeof(fuse_in_header)) return;
   fuse_in_header h{};
   std::memcpy(&h, request.data(), sizeof(h));
-  if (h.opcode != FUSE_INIT) remap_field(request, offsetof(fuse_in_header, nodeid), nodes_);
+  if (h.opcode != FUSE_INIT) remap_field(request, offsetof(fuse_in_header, nodeid), Kind::kNode);
 
   switch (h.opcode) {
     // Handle first in the body.
@@ -60,24 +100,24 @@ void IdMap::remap_request(std::span<uint8_t> request) const {
     case FUSE_SETLK:
     case FUSE_SETLKW:
     case FUSE_POLL:
-      remap_field(request, kBody, handles_);
+      remap_field(request, kBody, Kind::kHandle);
       break;
     case FUSE_GETATTR:
-      remap_field(request, kBody + offsetof(fuse_getattr_in, fh), handles_);
+      remap_field(request, kBody + offsetof(fuse_getattr_in, fh), Kind::kHandle);
       break;
     case FUSE_SETATTR:
-      remap_field(request, kBody + offsetof(fuse_setattr_in, fh), handles_);
+      remap_field(request, kBody + offsetof(fuse_setattr_in, fh), Kind::kHandle);
       break;
     case FUSE_COPY_FILE_RANGE:
-      remap_field(request, kBody + offsetof(fuse_copy_file_range_in, fh_in), handles_);
-      remap_field(request, kBody + offsetof(fuse_copy_file_range_in, nodeid_out), nodes_);
-      remap_field(request, kBody + offsetof(fuse_copy_file_range_in, fh_out), handles_);
+      remap_field(request, kBody + offsetof(fuse_copy_file_range_in, fh_in), Kind::kHandle);
+      remap_field(request, kBody + offsetof(fuse_copy_file_range_in, nodeid_out), Kind::kNode);
+      remap_field(request, kBody + offsetof(fuse_copy_file_range_in, fh_out), Kind::kHandle);
       break;
     // A node id first in the body.
     case FUSE_LINK:
     case FUSE_RENAME:
     case FUSE_RENAME2:
-      remap_field(request, kBody, nodes_);
+      remap_field(request, kBody, Kind::kNode);
       break;
     case FUSE_BATCH_FORGET: {
       fuse_batch_forget_in b{};
@@ -86,7 +126,7 @@ void IdMap::remap_request(std::span<uint8_t> request) const {
       const size_t room = (request.size() - kBody - sizeof(b)) / sizeof(fuse_forget_one);
       const size_t n = std::min<size_t>(b.count, room);
       for (size_t i = 0; i < n; ++i) {
-        remap_field(request, kBody + sizeof(b) + i * sizeof(fuse_forget_one), nodes_);
+        remap_field(request, kBody + sizeof(b) + i * sizeof(fuse_forget_one), Kind::kNode);
       }
       break;
     }
@@ -107,18 +147,18 @@ void IdMap::learn(uint32_t request_opcode, std::span<const uint8_t> reply) {
     case FUSE_MKDIR:
     case FUSE_SYMLINK:
     case FUSE_LINK:
-      if (p.size() >= sizeof(fuse_entry_out)) add(nodes_, load64(p.data()));
+      if (p.size() >= sizeof(fuse_entry_out)) add_node(load64(p.data()));
       break;
     case FUSE_CREATE:
     case FUSE_TMPFILE:
       if (p.size() >= sizeof(fuse_entry_out) + sizeof(fuse_open_out)) {
-        add(nodes_, load64(p.data()));
-        add(handles_, load64(p.data() + sizeof(fuse_entry_out)));
+        add_node(load64(p.data()));
+        add_handle(load64(p.data() + sizeof(fuse_entry_out)));
       }
       break;
     case FUSE_OPEN:
     case FUSE_OPENDIR:
-      if (p.size() >= sizeof(fuse_open_out)) add(handles_, load64(p.data()));
+      if (p.size() >= sizeof(fuse_open_out)) add_handle(load64(p.data()));
       break;
     case FUSE_READDIRPLUS: {
       // fuse_direntplus records: entry_out, dirent, name, padded to 8.
@@ -126,7 +166,7 @@ void IdMap::learn(uint32_t request_opcode, std::span<const uint8_t> reply) {
       while (p.size() - at >= sizeof(fuse_direntplus)) {
         fuse_direntplus d{};
         std::memcpy(&d, p.data() + at, sizeof(d));
-        add(nodes_, d.entry_out.nodeid);
+        add_node(d.entry_out.nodeid);
         const size_t len = FUSE_DIRENTPLUS_SIZE(&d);
         if (len > p.size() - at) break;
         at += len;

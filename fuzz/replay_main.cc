@@ -6,9 +6,14 @@
 // An input that trips an oracle or a sanitizer aborts the process, so the test
 // fails with the oracle's message; the name of the input is printed before it
 // runs so the failing file is easy to find.
+//
+// Each input runs K times in a row with -runs=K (as libFuzzer does with files)
+// or PFS_REPLAY_REPEAT=K in the environment (the flag wins): a race found by
+// fuse_race shows only in some of the runs.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -45,10 +50,23 @@ std::vector<std::filesystem::path> inputs_of(const std::filesystem::path& arg) {
   return out;
 }
 
+// A repeat count from "-runs=K" or PFS_REPLAY_REPEAT; at least 1.
+size_t repeat_count(int argc, char** argv) {
+  const char* text = std::getenv("PFS_REPLAY_REPEAT");
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.starts_with("-runs=")) text = argv[i] + 6;
+  }
+  if (text == nullptr) return 1;
+  const long long k = std::atoll(text);
+  return k > 0 ? static_cast<size_t>(k) : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (LLVMFuzzerInitialize != nullptr) LLVMFuzzerInitialize(&argc, &argv);
+  const size_t repeat = repeat_count(argc, argv);
   size_t ran = 0;
   size_t rejected = 0;
   size_t unreadable = 0;
@@ -66,9 +84,12 @@ int main(int argc, char** argv) {
       auto copy = std::make_unique_for_overwrite<uint8_t[]>(bytes.empty() ? 1 : bytes.size());
       std::copy(bytes.begin(), bytes.end(), copy.get());
       // Named before it runs: if it aborts, this is the last line printed.
-      std::fprintf(stderr, "replay: running %s (%zu bytes)\n", path.c_str(), bytes.size());
-      if (LLVMFuzzerTestOneInput(copy.get(), bytes.size()) != 0) ++rejected;
-      ++ran;
+      std::fprintf(stderr, "replay: running %s (%zu bytes, %zu time(s))\n", path.c_str(),
+                   bytes.size(), repeat);
+      for (size_t k = 0; k < repeat; ++k) {
+        if (LLVMFuzzerTestOneInput(copy.get(), bytes.size()) != 0) ++rejected;
+        ++ran;
+      }
     }
   }
   std::printf("replay: %zu inputs run, %zu rejected by the target, %zu unreadable\n", ran, rejected,

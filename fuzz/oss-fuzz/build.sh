@@ -16,12 +16,13 @@ WORK="${WORK:-$(mktemp -d)}"
 mkdir -p "$OUT" "$WORK/obj"
 
 FLAGS="-std=c++20 -I$ROOT -Wall -Wextra -Wshadow"
-TARGETS="fuse_session fuse_decode xattr_names dirent vhost_user_msgs virtqueue"
+TARGETS="fuse_session fuse_decode xattr_names dirent vhost_user_msgs virtqueue fuse_race"
 
 # The library: the wire protocol, PassthroughFs, the in-memory and vhost-user transports.
 SOURCES="$(ls "$ROOT"/core/fuse/*.cc "$ROOT"/core/passthrough/*.cc "$ROOT"/core/transport/memory/*.cc \
            "$ROOT"/core/transport/vhost_user/*.cc \
-           "$ROOT"/fuzz/oracles.cc "$ROOT"/fuzz/scratch_area.cc "$ROOT"/fuzz/id_map.cc "$ROOT"/fuzz/plausible_fs.cc)"
+           "$ROOT"/fuzz/oracles.cc "$ROOT"/fuzz/scratch_area.cc "$ROOT"/fuzz/id_map.cc "$ROOT"/fuzz/plausible_fs.cc \
+           "$ROOT"/fuzz/race_*.cc)"
 OBJS=""
 for src in $SOURCES; do
   obj="$WORK/obj/$(echo "${src#$ROOT/}" | tr / _).o"

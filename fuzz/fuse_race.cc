@@ -1,0 +1,204 @@
+// Fuzz target: two or three FUSE request streams run by threads at the same time
+// against one Server + PassthroughFs on the scratch tree, beside an adversary
+// thread that swaps the hidden names it sees for symlinks to the canary tree
+// (race_adversary.h). It looks for check-then-use races: a name PassthroughFs
+// makes and then opens again, swapped in between (DESIGN.md, the threat model).
+//
+// Input format: race_input.h (a config byte, then the streams split by "PFSR").
+//
+// Per input: the scratch tree is reset, a PassthroughFs (default Config) and a
+// Server are made on it, INIT runs, the adversary opens its directories and makes
+// its first symlinks, then the streams (each at most kMaxRequestsPerStream
+// requests, repeats included) and the adversary (until the streams are done, at
+// most Adversary::kMaxRounds rounds) start together on the crew's threads. Each
+// stream has its own id map (id_map.h) over a pool shared by all streams: ids
+// 1-63 are the stream's own, 64-127 those any stream was handed.
+//
+// Oracles: every reply well formed, the inode table consistent after every
+// request and at the end; after the input (threads joined, file system
+// destroyed) the fd count back at its baseline and the canary tree unchanged
+// (owner, mode, times, contents, xattrs). The requests' uid and gid are the
+// fuzzer's (fuse_in_header), so a chown that escapes shows in the owner.
+//
+// Races are not deterministic: replay a finding many times, e.g.
+//   fuse_race -runs=2000 crash-...          (libFuzzer: each file 2000 times)
+//   PFS_REPLAY_REPEAT=2000 fuse_race crash-... (replay build)
+// PFS_FUZZ_TRACE=1 prints each request's status and the adversary's swaps.
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <latch>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/fuse/server.h"
+#include "core/passthrough/passthrough_fs.h"
+#include "core/passthrough/security_context.h"
+#include "core/transport/memory/request_builder.h"
+#include "core/transport/memory/session.h"
+#include "fuzz/id_map.h"
+#include "fuzz/oracles.h"
+#include "fuzz/race_adversary.h"
+#include "fuzz/race_client.h"
+#include "fuzz/race_crew.h"
+#include "fuzz/race_input.h"
+#include "fuzz/scratch_area.h"
+
+namespace {
+
+using pfs::fuzz::oracle_fail;
+namespace fz = pfs::fuzz;
+namespace mem = pfs::transport::memory;
+namespace pt = pfs::passthrough;
+
+constexpr rlim_t kMaxFileSize = 64u << 20;  // keeps sparse writes cheap on tmpfs
+constexpr size_t kMaxRequestsPerStream = 512;
+
+struct Env {
+  fz::ScratchArea area;
+  int cwd_fd = -1;  // libFuzzer writes crash files relative to the cwd
+  fz::FdBaseline fds;
+  const bool trace = std::getenv("PFS_FUZZ_TRACE") != nullptr;
+  // The fscreate fd is opened once per thread and kept (security_context.h):
+  // each crew thread opens it once, before any fd baseline.
+  fz::Crew crew{fz::kRaceMaxStreams + 1,
+                [] { (void)pt::ScopedSecurityContext::enter("pfs_fuzz_warmup"); }};
+
+  Env() {
+    cwd_fd = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cwd_fd < 0) oracle_fail("cannot open the current directory");
+    (void)pt::ScopedSecurityContext::enter("pfs_fuzz_warmup");
+  }
+  ~Env() {
+    if (cwd_fd >= 0) ::close(cwd_fd);
+  }
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+
+  void restore_cwd() const {
+    if (::fchdir(cwd_fd) != 0) std::abort();
+  }
+};
+
+Env& env() {
+  static Env e;
+  return e;
+}
+
+void check_inodes(const pt::PassthroughFs& fs, uint32_t opcode) {
+  if (const std::string problem = fs.inodes().check_invariants(); !problem.empty()) {
+    oracle_fail("inode table inconsistent after opcode %u: %s", opcode, problem.c_str());
+  }
+}
+
+// One guest thread: runs its stream `repeat` times, at most kMaxRequestsPerStream
+// requests, and tells the adversary the names its READDIR replies show.
+void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t index,
+                std::span<const uint8_t> stream, unsigned repeat, fz::SharedIdPool& pool,
+                fz::Sightings& sightings) {
+  fz::IdMap ids(&pool);
+  fz::RaceClient client(server);
+  std::vector<std::string> names;
+  const std::vector<std::span<const uint8_t>> requests = mem::frame_stream(stream);
+  size_t budget = kMaxRequestsPerStream;
+  for (unsigned r = 0; r < repeat; ++r) {
+    for (std::span<const uint8_t> request : requests) {
+      if (budget-- == 0) return;
+      // An exact-size copy, so that ASan sees a read past the request.
+      auto copy = std::make_unique_for_overwrite<uint8_t[]>(request.empty() ? 1 : request.size());
+      std::memcpy(copy.get(), request.data(), request.size());
+      const std::span<uint8_t> req(copy.get(), request.size());
+      ids.remap_request(req);
+      const fz::RequestInfo info = fz::request_info(req);
+      const std::span<const uint8_t> reply = client.call(req);
+      if (!info.has_header) continue;
+      ids.learn(info.opcode, reply);
+      fuse_in_header h{};
+      std::memcpy(&h, req.data(), sizeof(h));
+      if (env().trace) {
+        std::fprintf(stderr, "trace: stream %zu opcode %u nodeid %llu uid %u -> error %d\n", index,
+                     h.opcode, static_cast<unsigned long long>(h.nodeid), h.uid,
+                     fz::reply_error(reply));
+      }
+      if ((h.opcode == FUSE_READDIR || h.opcode == FUSE_READDIRPLUS) &&
+          fz::reply_error(reply) == 0) {
+        names.clear();
+        fz::readdir_names(reply.subspan(sizeof(fuse_out_header)), h.opcode == FUSE_READDIRPLUS,
+                          names);
+        for (std::string& n : names) sightings.add(h.nodeid, std::move(n));
+      }
+      check_inodes(fs, info.opcode);
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  const rlimit lim{kMaxFileSize, kMaxFileSize};
+  ::setrlimit(RLIMIT_FSIZE, &lim);
+  std::signal(SIGXFSZ, SIG_IGN);
+  env();
+  fz::set_oracle_fail_hook([] { env().restore_cwd(); });
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  Env& e = env();
+  e.fds.take();
+  std::signal(SIGXFSZ, SIG_IGN);  // libFuzzer installs its own after Initialize
+
+  const fz::RaceInput input = fz::parse_race_input({data, size});
+  e.area.reset();
+  pt::Config cfg;
+  cfg.root_dir = e.area.root();
+  {
+    auto created = pt::PassthroughFs::create(cfg);
+    if (!created.ok()) oracle_fail("PassthroughFs::create: errno %d", created.error());
+    std::unique_ptr<pt::PassthroughFs> fs = std::move(*created);
+    pfs::fuse::Server server(*fs);
+    fz::RaceClient(server).call(mem::req::init(mem::kLinuxInitFlags));
+
+    fz::SharedIdPool pool;
+    fz::Sightings sightings;
+    fz::Adversary adversary(server, e.area.canary(), input.config, pool, sightings);
+    if (input.config.adversary) adversary.prepare();
+
+    const size_t threads = input.streams.size() + (input.config.adversary ? 1 : 0);
+    std::latch start(static_cast<std::ptrdiff_t>(threads));
+    std::atomic<size_t> running{input.streams.size()};
+    std::atomic<bool> streams_done{false};
+    std::vector<std::function<void()>> jobs;
+    for (size_t i = 0; i < input.streams.size(); ++i) {
+      jobs.emplace_back([&, i] {
+        start.arrive_and_wait();
+        run_stream(server, *fs, i, input.streams[i], input.config.repeat, pool, sightings);
+        if (running.fetch_sub(1) == 1) streams_done.store(true, std::memory_order_release);
+      });
+    }
+    if (input.config.adversary) {
+      jobs.emplace_back([&] {
+        start.arrive_and_wait();
+        adversary.run(streams_done);
+      });
+    }
+    e.crew.run(jobs);
+    adversary.finish();
+    if (e.trace) std::fprintf(stderr, "trace: adversary swaps %zu\n", adversary.exchanges());
+    check_inodes(*fs, 0);
+  }
+  e.restore_cwd();
+  e.fds.check("after the input (threads joined, file system destroyed)");
+  e.area.check_canary();
+  return 0;
+}
