@@ -55,16 +55,17 @@ CANARY_UID = CANARY_GID = 4242
 CANARY_CONTENTS = b"canary: nothing outside the share may change\n"
 
 # The victim's loop, run as uid 1234. argv: arena, canary dir, seconds, max steps.
-# Prints "steps <n> changed_after <seconds or -1>".
+# Prints "steps <n> changed_after <seconds or -1> made <mkdirs that worked>".
 VICTIM = r"""
 import errno, os, sys, time
 arena, canary, seconds, max_steps = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 start = time.monotonic()
-steps, changed = 0, -1.0
+steps, changed, made = 0, -1.0, 0
 while steps < max_steps and time.monotonic() - start < seconds:
     name = os.path.join(arena, "d%d" % (steps % 4))
     try:
         os.mkdir(name, 0o750)
+        made += 1
     except OSError:
         pass
     try:
@@ -78,7 +79,7 @@ while steps < max_steps and time.monotonic() - start < seconds:
     if (st.st_uid, st.st_gid) != (CANARY_UID, CANARY_GID):
         changed = time.monotonic() - start
         break
-print("steps", steps, "changed_after", changed, flush=True)
+print("steps", steps, "changed_after", changed, "made", made, flush=True)
 """.replace("CANARY_UID", str(CANARY_UID)).replace("CANARY_GID", str(CANARY_GID))
 
 
@@ -176,7 +177,9 @@ def _remove_tree_contents(path) -> None:
 
 
 def test_mkdir_race_never_reaches_outside_the_share(pfsd_factory):
-    d = pfsd_factory("--cache", "never", name="victim's mount")
+    # --allow-other: the victim is an unprivileged user (the kernel then checks
+    # permissions itself: default_permissions comes with it).
+    d = pfsd_factory("--cache", "never", "--allow-other", name="victim's mount")
     # The swapper's own mount of the same shared dir (see the module docstring).
     e = pfsd_factory("--cache", "never", start=False, name="swapper's mount")
     e.shared = d.shared
@@ -224,8 +227,9 @@ def test_mkdir_race_never_reaches_outside_the_share(pfsd_factory):
     assert not thread.is_alive(), "the swapper thread did not stop"
     assert victim.returncode == 0, f"victim exited {victim.returncode}: {err}"
     fields = out.split()
-    steps, changed_after = int(fields[1]), float(fields[3])
-    print(f"[ race ] mkdir through the host mount: {steps} steps in {elapsed:.2f} s; "
+    steps, changed_after, made = int(fields[1]), float(fields[3]), int(fields[5])
+    print(f"[ race ] mkdir through the host mount: {steps} steps ({made} mkdirs) in "
+          f"{elapsed:.2f} s; "
           f"swapper: {swapper.rounds} listings, {swapper.hidden_seen} hidden names seen, "
           f"{swapper.swaps} swaps"
           + (f"; CANARY CHANGED after {changed_after * 1000:.0f} ms" if changed_after >= 0 else ""))
@@ -235,4 +239,6 @@ def test_mkdir_race_never_reaches_outside_the_share(pfsd_factory):
     assert after == before, (
         "the canary outside the share changed: pfsd's mkdir followed a swapped-in symlink "
         f"out of the share\nbefore: {before}\nafter:  {after}")
-    assert steps > 0
+    # The race must really have run, or this test could not fail.
+    assert made > 0, "no mkdir of the victim worked: the race never ran"
+    assert swapper.hidden_seen > 0, "the swapper never saw a hidden name: the race never ran"
