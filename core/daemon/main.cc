@@ -12,13 +12,17 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
+#include "core/daemon/capabilities.h"
 #include "core/daemon/listen_socket.h"
 #include "core/daemon/log.h"
 #include "core/daemon/options.h"
 #include "core/daemon/process_setup.h"
+#include "core/daemon/sandbox.h"
+#include "core/daemon/seccomp_policy.h"
 #include "core/fuse/server.h"
 #include "core/passthrough/passthrough_fs.h"
 #include "core/transport/devfuse/devfuse_session.h"
@@ -119,7 +123,11 @@ int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& wa
       {
         std::lock_guard lock(listener_mu);
         listener.reset();  // one front-end only
-        if (!opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
+        // Confined, the path is not ours to see (it would name a file in the share):
+        // the supervisor removes the socket file instead.
+        if (!opts.socket_path.empty() && opts.sandbox == SandboxMode::kNone) {
+          ::unlink(opts.socket_path.c_str());
+        }
       }
       log(LogLevel::kInfo, "front-end connected");
       const auto end = backend.serve(std::move(conn));
@@ -145,7 +153,9 @@ int run_vhost_user(const Options& opts, fuse::Server& server, const sigset_t& wa
   }
   serving.join();
   // Never connected (SIGTERM while waiting): do not leave the socket file behind.
-  if (listener.valid() && !opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
+  if (listener.valid() && !opts.socket_path.empty() && opts.sandbox == SandboxMode::kNone) {
+    ::unlink(opts.socket_path.c_str());
+  }
   flush_suppressed(/*all=*/true);
   const auto& st = device.stats();
   log(LogLevel::kInfo, "served %llu requests (%llu malformed chains, %llu dropped)",
@@ -208,6 +218,87 @@ int run(const Options& opts) {
     if (!opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
     return 1;
   }
+  // Host mode: the mount is made before confinement (its /dev/fuse fd is kept).
+  std::optional<transport::devfuse::FuseMount> mount;
+  if (!opts.vhost_user()) {
+    transport::devfuse::MountOptions mopts;
+    mopts.mountpoint = opts.mountpoint;
+    mopts.source = opts.fs.root_dir;
+    mopts.readonly = opts.fs.readonly;
+    mopts.default_permissions = opts.default_permissions;
+    mopts.allow_other = opts.allow_other;
+    std::string why;
+    auto m = transport::devfuse::FuseMount::mount(mopts, &why);
+    if (!m) {
+      std::fprintf(stderr, "pfsd: %s\n", why.c_str());
+      return 1;
+    }
+    mount = std::move(*m);
+  }
+  // The workers' clones of the /dev/fuse fd, opened while /dev/fuse is in sight.
+  std::vector<ScopedFd> clones;
+  if (mount && opts.threads > 1) {
+    auto c = transport::devfuse::DevFuseSession::open_clones(mount->fd(), opts.threads - 1);
+    if (!c) {
+      std::fprintf(stderr, "pfsd: cannot clone the /dev/fuse fd: %s\n", std::strerror(c.error()));
+      return 1;
+    }
+    clones = std::move(*c);
+  }
+
+  if (opts.sandbox != SandboxMode::kNone) {
+    SandboxHooks hooks;
+    hooks.in_helper = [&] {
+      listener.reset();
+      recorder.reset();
+      fs->reset();
+      if (mount) mount->close_device();
+      clones.clear();
+    };
+    hooks.on_signal = [&](int sig) {
+      log(LogLevel::kInfo, "%s: stopping the sandboxed server", strsignal(sig));
+      if (mount && !mount->unmount()) {
+        log(LogLevel::kError, "could not unmount %s: %s", opts.mountpoint.c_str(),
+            std::strerror(errno));
+      }
+    };
+    auto confined = enter_sandbox(opts.sandbox, opts.fs.root_dir, hooks);
+    if (confined.kind == SandboxOutcome::kError) {
+      std::fprintf(stderr, "%s\n", confined.error.c_str());
+      return 1;
+    }
+    if (confined.kind == SandboxOutcome::kExited) {
+      // The supervisor: the server is gone; clean up what it could not see.
+      if (mount) mount->unmount();
+      if (!opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
+      return confined.status;
+    }
+    // The server: the supervisor unmounts; the core works on the new root.
+    if (mount) mount->disown();
+    auto inside = passthrough::PassthroughFs::create_from_fds(opts.fs, std::move(confined.root),
+                                                              std::move(confined.proc));
+    if (!inside) {
+      std::fprintf(stderr, "pfsd: cannot open the shared directory in the sandbox: %s\n",
+                   std::strerror(inside.error()));
+      return 1;
+    }
+    fs = std::move(inside);
+  }
+  if (opts.sandbox != SandboxMode::kNone || !opts.modcaps.empty()) {
+    if (std::string err = drop_capabilities(opts.modcaps); !err.empty()) {
+      std::fprintf(stderr, "%s\n", err.c_str());
+      return 1;
+    }
+  }
+  if (std::string err = set_no_new_privs(); !err.empty()) {
+    std::fprintf(stderr, "%s\n", err.c_str());
+    return 1;
+  }
+  if (std::string err = install_seccomp(opts.seccomp, !opts.vhost_user()); !err.empty()) {
+    std::fprintf(stderr, "%s\n", err.c_str());
+    return 1;
+  }
+
   fuse::ServerOptions sopts;
   sopts.on_bad_request = [](const fuse::BadRequest& b) {
     // Newer kernels probe opcodes we do not know (e.g. STATX) and stop after the
@@ -223,20 +314,8 @@ int run(const Options& opts) {
     return run_vhost_user(opts, server, waited, std::move(listener));
   }
 
-  transport::devfuse::MountOptions mopts;
-  mopts.mountpoint = opts.mountpoint;
-  mopts.source = opts.fs.root_dir;
-  mopts.readonly = opts.fs.readonly;
-  mopts.default_permissions = opts.default_permissions;
-  mopts.allow_other = opts.allow_other;
-  std::string why;
-  auto mount = transport::devfuse::FuseMount::mount(mopts, &why);
-  if (!mount) {
-    std::fprintf(stderr, "pfsd: %s\n", why.c_str());
-    return 1;
-  }
-
   transport::devfuse::DevFuseSession session(server, mount->fd(), recorder.get());
+  session.adopt_clones(std::move(clones));
   if (Status s = session.start(opts.threads, [] { ::kill(::getpid(), kSessionEnded); }); s != kOk) {
     std::fprintf(stderr, "pfsd: cannot start workers: %s\n", std::strerror(s));
     return 1;
@@ -252,7 +331,7 @@ int run(const Options& opts) {
     log(LogLevel::kInfo, "the mount went away; exiting");
   } else {
     log(LogLevel::kInfo, "%s: unmounting %s", strsignal(sig), opts.mountpoint.c_str());
-    if (!mount->unmount()) {
+    if (!mount->unmount()) {  // confined: disowned, the supervisor unmounts
       log(LogLevel::kError, "could not unmount %s: %s", opts.mountpoint.c_str(),
           std::strerror(errno));
     }

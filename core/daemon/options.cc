@@ -41,6 +41,21 @@ std::optional<passthrough::CachePolicy> parse_cache(const std::string& s, double
   return std::nullopt;
 }
 
+std::optional<SandboxMode> parse_sandbox(const std::string& s) {
+  if (s == "namespace") return SandboxMode::kNamespace;
+  if (s == "chroot") return SandboxMode::kChroot;
+  if (s == "none") return SandboxMode::kNone;
+  return std::nullopt;
+}
+
+std::optional<SeccompAction> parse_seccomp(const std::string& s) {
+  if (s == "kill") return SeccompAction::kKill;
+  if (s == "log") return SeccompAction::kLog;
+  if (s == "trap") return SeccompAction::kTrap;
+  if (s == "none") return SeccompAction::kNone;
+  return std::nullopt;
+}
+
 std::optional<LogLevel> parse_level(const std::string& s) {
   if (s == "error") return LogLevel::kError;
   if (s == "warn") return LogLevel::kWarn;
@@ -115,6 +130,7 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
       "in vhost-user mode it also exits 0 when the front-end disconnects.",
       "pfsd"};
   std::string shared_dir, cache = "auto", level = "info";
+  std::string sandbox = "none", seccomp = "none", modcaps;
   bool xattr = true, no_xattr = false;
   double entry_timeout = -1, attr_timeout = -1;
   unsigned threads = out.threads;
@@ -164,6 +180,17 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   app.add_flag("--default-permissions", out.default_permissions,
                "Let the kernel check permissions from the file modes (mount option; always on "
                "with --allow-other)");
+  app.add_option("--sandbox", sandbox,
+                 "Confine pfsd: namespace (pivot_root into the shared dir in new mount, pid, "
+                 "net and ipc namespaces), chroot, or none (default none)")
+      ->type_name("MODE");
+  app.add_option("--seccomp", seccomp,
+                 "Syscalls off the allow-list: kill, log, trap (print the name, exit) or none "
+                 "(default none)")
+      ->type_name("ACTION");
+  app.add_option("--modcaps", modcaps,
+                 "Change the capabilities kept when confined: +name,-name (e.g. +sys_admin)")
+      ->type_name("CAPS");
   app.add_option("-o", legacy, "Legacy virtiofsd options: source=DIR,cache=P,xattr,...")
       ->type_name("OPTS");
   app.add_flag("-V,--version", version, "Print the version and exit");
@@ -232,6 +259,21 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   if (threads == 0 || threads > 256) {
     return {ParseOutcome::kExitError, "pfsd: --thread-pool-size must be from 1 to 256"};
   }
+  auto sbx = parse_sandbox(sandbox);
+  if (!sbx) {
+    return {ParseOutcome::kExitError,
+            "pfsd: --sandbox " + sandbox + ": use namespace, chroot or none"};
+  }
+  auto sc = parse_seccomp(seccomp);
+  if (!sc) {
+    return {ParseOutcome::kExitError,
+            "pfsd: --seccomp " + seccomp + ": use kill, log, trap or none"};
+  }
+  if (std::string err = parse_modcaps(modcaps, out.modcaps); !err.empty()) {
+    return {ParseOutcome::kExitError, err};
+  }
+  out.sandbox = *sbx;
+  out.seccomp = *sc;
   // Other users never reach the mount without the kernel's own permission checks.
   if (out.allow_other) out.default_permissions = true;
   out.fs.root_dir = shared_dir;

@@ -4,7 +4,10 @@
 #include <string>
 #include <vector>
 
+#include "core/daemon/capabilities.h"
 #include "core/daemon/log.h"
+#include "core/daemon/sandbox.h"
+#include "core/daemon/seccomp_policy.h"
 #include "core/passthrough/config.h"
 #include "core/transport/devfuse/fuse_mount.h"
 
@@ -26,6 +29,11 @@ struct Options {
   // the kernel does not check (e.g. --no-xattr, no POSIX ACLs negotiated).
   bool default_permissions = false;
   bool allow_other = false;
+  // The second wall (core/daemon/sandbox.h). Defaults stay `none` until every suite
+  // runs inside the sandbox.
+  SandboxMode sandbox = SandboxMode::kNone;
+  SeccompAction seccomp = SeccompAction::kNone;
+  std::vector<CapChange> modcaps;  // applied to the kept set when confined
 
   bool vhost_user() const { return !socket_path.empty() || socket_fd >= 0; }
 };

@@ -33,6 +33,13 @@ Result<std::unique_ptr<PassthroughFs>> PassthroughFs::create(const Config& cfg) 
   if (!root.valid()) return last_errno();
   ScopedFd proc(::open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!proc.valid()) return last_errno();
+  return create_from_fds(cfg, std::move(root), std::move(proc));
+}
+
+Result<std::unique_ptr<PassthroughFs>> PassthroughFs::create_from_fds(const Config& cfg,
+                                                                      ScopedFd root,
+                                                                      ScopedFd proc) {
+  if (!root.valid() || !proc.valid()) return Errno{EBADF};
   // The client sends the umask it wants applied; ours must not mask it again.
   ::umask(0);
   return std::make_unique<PassthroughFs>(ConstructKey{}, cfg, std::move(root), std::move(proc));

@@ -23,6 +23,10 @@ class PassthroughFs final : public fuse::FileSystem {
   // Opens the shared directory and /proc. Errors: the directory is missing or not
   // a directory, /proc is not mounted.
   static Result<std::unique_ptr<PassthroughFs>> create(const Config& cfg);
+  // The same on descriptors opened by the caller: `root` (the shared directory, e.g.
+  // "/" after pivot_root) and `proc` (a /proc opened before confinement).
+  static Result<std::unique_ptr<PassthroughFs>> create_from_fds(const Config& cfg, ScopedFd root,
+                                                                ScopedFd proc);
 
   Result<fuse::FsOptions> init(fuse::FsOptions capable) override;
   void destroy() override;

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/daemon/options.h"
@@ -210,6 +212,88 @@ TEST(PfsdOptionsTest, EnvironmentChecksNameTheProblem) {
   EXPECT_NE(validate_environment(o).find("mountpoint"), std::string::npos);
   o.mountpoint = "/tmp";
   EXPECT_EQ(validate_environment(o), "");
+}
+
+TEST(PfsdOptionsTest, SandboxDefaultsAreNoneForNow) {
+  Options o;
+  auto r = parse({"--shared-dir", "/srv", "--mount", "/mnt"}, o);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_EQ(o.sandbox, SandboxMode::kNone);
+  EXPECT_EQ(o.seccomp, SeccompAction::kNone);
+  EXPECT_TRUE(o.modcaps.empty());
+}
+
+TEST(PfsdOptionsTest, SandboxSeccompAndModcaps) {
+  const std::pair<const char*, SandboxMode> modes[] = {{"namespace", SandboxMode::kNamespace},
+                                                       {"chroot", SandboxMode::kChroot},
+                                                       {"none", SandboxMode::kNone}};
+  for (const auto& [name, mode] : modes) {
+    Options o;
+    auto r = parse({"--shared-dir", "/srv", "--mount", "/mnt", "--sandbox", name}, o);
+    ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+    EXPECT_EQ(o.sandbox, mode) << name;
+  }
+  const std::pair<const char*, SeccompAction> actions[] = {{"kill", SeccompAction::kKill},
+                                                           {"log", SeccompAction::kLog},
+                                                           {"trap", SeccompAction::kTrap},
+                                                           {"none", SeccompAction::kNone}};
+  for (const auto& [name, action] : actions) {
+    Options o;
+    auto r = parse({"--shared-dir", "/srv", "--socket-path", "/s", "--seccomp", name}, o);
+    ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+    EXPECT_EQ(o.seccomp, action) << name;
+  }
+  Options o;
+  auto r = parse(
+      {"--shared-dir", "/srv", "--mount", "/mnt", "--modcaps", "+sys_admin,-MKNOD,+cap_sys_time"},
+      o);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  ASSERT_EQ(o.modcaps.size(), 3u);
+  EXPECT_TRUE(o.modcaps[0].add);
+  EXPECT_EQ(o.modcaps[0].cap, 21);  // CAP_SYS_ADMIN
+  EXPECT_FALSE(o.modcaps[1].add);
+  EXPECT_EQ(o.modcaps[1].cap, 27);  // CAP_MKNOD
+  EXPECT_EQ(o.modcaps[2].cap, 25);  // CAP_SYS_TIME
+}
+
+TEST(PfsdOptionsTest, BadSandboxValuesAreOneLine) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--sandbox", "jail"}, "use namespace, chroot or none"},
+      {{"--seccomp", "maybe"}, "use kill, log, trap or none"},
+      {{"--modcaps", "sys_admin"}, "write +name"},
+      {{"--modcaps", "+no_such_cap"}, "unknown capability"},
+  };
+  for (const auto& [extra, want] : cases) {
+    Options o;
+    std::vector<std::string> args{"--shared-dir", "/srv", "--mount", "/mnt"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = parse(args, o);
+    EXPECT_EQ(r.kind, ParseOutcome::kExitError);
+    EXPECT_NE(r.message.find(want), std::string::npos) << r.message;
+    EXPECT_EQ(r.message.find('\n'), std::string::npos) << r.message;
+  }
+}
+
+TEST(PfsdOptionsTest, SeccompListCoversEachTransport) {
+  size_t host_n = 0, vhost_n = 0;
+  const char* const* host = seccomp_allowed(true, &host_n);
+  const char* const* vhost = seccomp_allowed(false, &vhost_n);
+  auto has = [](const char* const* l, size_t n, std::string_view name) {
+    for (size_t i = 0; i < n; ++i) {
+      if (name == l[i]) return true;
+    }
+    return false;
+  };
+  for (const char* s : {"openat", "futex", "rseq", "clone3", "rt_sigtimedwait", "exit_group"}) {
+    EXPECT_TRUE(has(host, host_n, s)) << s;
+    EXPECT_TRUE(has(vhost, vhost_n, s)) << s;
+  }
+  EXPECT_TRUE(has(vhost, vhost_n, "accept4"));
+  EXPECT_FALSE(has(host, host_n, "accept4"));
+  for (const char* s : {"execve", "mount", "ptrace", "init_module", "bpf", "pivot_root"}) {
+    EXPECT_FALSE(has(host, host_n, s)) << s;
+    EXPECT_FALSE(has(vhost, vhost_n, s)) << s;
+  }
 }
 
 }  // namespace

@@ -38,20 +38,37 @@ DevFuseSession::DevFuseSession(fuse::Server& server, int fuse_fd, SessionRecorde
 
 DevFuseSession::~DevFuseSession() { stop(); }
 
+Result<std::vector<ScopedFd>> DevFuseSession::open_clones(int fuse_fd, unsigned n) {
+  std::vector<ScopedFd> out;
+  for (unsigned i = 0; i < n; ++i) {
+    // Safety: a new fd of the FUSE device, owned at once, then bound to our
+    // session by the clone ioctl (checked).
+    ScopedFd clone(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
+    if (!clone.valid()) return last_errno();
+    uint32_t master = static_cast<uint32_t>(fuse_fd);
+    if (::ioctl(clone.get(), FUSE_DEV_IOC_CLONE, &master) != 0) return last_errno();
+    out.push_back(std::move(clone));
+  }
+  return out;
+}
+
+void DevFuseSession::adopt_clones(std::vector<ScopedFd> clones) {
+  for (ScopedFd& c : clones) clones_.push_back(std::move(c));
+}
+
 Status DevFuseSession::start(unsigned threads, std::function<void()> on_end) {
   if (threads == 0) threads = 1;
   on_end_ = std::move(on_end);
   install_wake_handler();
   std::vector<int> fds{fuse_fd_};
-  for (unsigned i = 1; i < threads; ++i) {
-    // Safety: a new fd of the FUSE device, owned at once, then bound to our
-    // session by the clone ioctl (checked).
-    ScopedFd clone(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
-    if (!clone.valid()) return last_errno().value;
-    uint32_t master = static_cast<uint32_t>(fuse_fd_);
-    if (::ioctl(clone.get(), FUSE_DEV_IOC_CLONE, &master) != 0) return last_errno().value;
-    fds.push_back(clone.get());
-    clones_.push_back(std::move(clone));
+  for (const ScopedFd& c : clones_) fds.push_back(c.get());
+  if (threads > 1 && clones_.size() < threads - 1) {
+    auto more = open_clones(fuse_fd_, threads - 1 - static_cast<unsigned>(clones_.size()));
+    if (!more) return more.error();
+    for (ScopedFd& c : *more) {
+      fds.push_back(c.get());
+      clones_.push_back(std::move(c));
+    }
   }
   for (int fd : fds) threads_.emplace_back([this, fd] { worker(fd); });
   return kOk;

@@ -37,6 +37,11 @@ class DevFuseSession {
   // (ENODEV: the mount went away) or a worker hits an error it cannot serve past.
   Status start(unsigned threads, std::function<void()> on_end);
 
+  // Opens `n` clones of `fuse_fd` (/dev/fuse + FUSE_DEV_IOC_CLONE) ahead of time,
+  // e.g. before a sandbox hides /dev/fuse; adopt_clones() hands them to start().
+  static Result<std::vector<ScopedFd>> open_clones(int fuse_fd, unsigned n);
+  void adopt_clones(std::vector<ScopedFd> clones);
+
   // Asks the workers to stop (interrupting blocked reads) and joins them.
   void stop();
 

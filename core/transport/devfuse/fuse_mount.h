@@ -45,6 +45,12 @@ class FuseMount {
   // call more than once. Returns false when neither worked.
   bool unmount();
 
+  // For a process that hands the mount over (pfsd's sandbox): disown() leaves the
+  // unmount to another process (ours no longer sees the mountpoint); close_device()
+  // closes our copy of the /dev/fuse fd.
+  void disown() { mounted_ = false; }
+  void close_device() { fd_.reset(); }
+
  private:
   ScopedFd fd_;
   std::string mountpoint_;
