@@ -52,6 +52,7 @@
 #include "fuzz/race_client.h"
 #include "fuzz/race_crew.h"
 #include "fuzz/race_input.h"
+#include "fuzz/saved_cwd.h"
 #include "fuzz/scratch_area.h"
 
 namespace {
@@ -66,7 +67,7 @@ constexpr size_t kMaxRequestsPerStream = 512;
 
 struct Env {
   fz::ScratchArea area;
-  int cwd_fd = -1;  // libFuzzer writes crash files relative to the cwd
+  fz::SavedCwd cwd;
   fz::FdBaseline fds;
   const bool trace = std::getenv("PFS_FUZZ_TRACE") != nullptr;
   // The fscreate fd is opened once per thread and kept (security_context.h):
@@ -74,20 +75,11 @@ struct Env {
   fz::Crew crew{fz::kRaceMaxStreams + 1,
                 [] { (void)pt::ScopedSecurityContext::enter("pfs_fuzz_warmup"); }};
 
-  Env() {
-    cwd_fd = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cwd_fd < 0) oracle_fail("cannot open the current directory");
-    (void)pt::ScopedSecurityContext::enter("pfs_fuzz_warmup");
-  }
-  ~Env() {
-    if (cwd_fd >= 0) ::close(cwd_fd);
-  }
+  Env() { (void)pt::ScopedSecurityContext::enter("pfs_fuzz_warmup"); }
   Env(const Env&) = delete;
   Env& operator=(const Env&) = delete;
 
-  void restore_cwd() const {
-    if (::fchdir(cwd_fd) != 0) std::abort();
-  }
+  void restore_cwd() const { cwd.restore(); }
 };
 
 Env& env() {

@@ -43,6 +43,7 @@
 #include "core/transport/memory/session.h"
 #include "fuzz/id_map.h"
 #include "fuzz/oracles.h"
+#include "fuzz/saved_cwd.h"
 #include "fuzz/scratch_area.h"
 
 namespace {
@@ -57,30 +58,22 @@ constexpr rlim_t kMaxFileSize = 64u << 20;  // keeps sparse writes cheap on tmpf
 // Process-wide state, made once.
 struct Env {
   pfs::fuzz::ScratchArea area;
-  int cwd_fd = -1;  // libFuzzer writes crash files relative to the cwd
+  pfs::fuzz::SavedCwd cwd;
   pfs::fuzz::FdBaseline fds;
   std::vector<uint8_t> reply;
   // PFS_FUZZ_TRACE=1 prints every request and its reply status (for triage).
   const bool trace = std::getenv("PFS_FUZZ_TRACE") != nullptr;
 
   Env() {
-    cwd_fd = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cwd_fd < 0) oracle_fail("cannot open the current directory");
     // The fscreate fd is opened once per thread and kept, by design (see
     // security_context.h): open it before the fd baseline is taken, so a request
     // with a security context does not look like a leak.
     (void)pfs::passthrough::ScopedSecurityContext::enter("pfs_fuzz_warmup");
   }
-  ~Env() {
-    if (cwd_fd >= 0) ::close(cwd_fd);
-  }
   Env(const Env&) = delete;
   Env& operator=(const Env&) = delete;
 
-  // PassthroughFs may chdir (xattrs on special files): put the cwd back.
-  void restore_cwd() const {
-    if (::fchdir(cwd_fd) != 0) std::abort();
-  }
+  void restore_cwd() const { cwd.restore(); }
 };
 
 Env& env() {
