@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from proc_stop import stop_by_pid
+from pfsd_args import with_test_sandbox
+from proc_stop import descendants, stop_by_pid, wait_gone
 
 # The VM suite's fixtures (vm_env, vm_image, vm_accel) live in their own plugin module.
 pytest_plugins = ["conftest_vm"]
@@ -194,7 +195,7 @@ class Pfsd:
 
     def command(self, args=None) -> list[str]:
         return [str(self.binary), "--shared-dir", str(self.shared), "--mount", str(self.mnt),
-                *(self.args if args is None else args)]
+                *with_test_sandbox(self.args if args is None else args)]
 
     # -- lifecycle
     def start(self, args: list[str] | None = None) -> "Pfsd":
@@ -248,12 +249,17 @@ class Pfsd:
         return rc
 
     def kill9(self) -> int:
-        """kill -9 pfsd on purpose; the mount is left behind (stale)."""
+        """kill -9 pfsd on purpose; the mount is left behind (stale). Returns once the
+        confined processes are gone too: they die with the supervisor (PR_SET_PDEATHSIG,
+        then the end of their pid namespace), a few milliseconds later."""
         self.killed_on_purpose = True
         assert self.proc is not None
+        confined = descendants(self.proc.pid)
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=KILL_TIMEOUT)
         rc = self.proc.returncode
+        left = wait_gone(confined, KILL_TIMEOUT)
+        assert not left, f"pfsd's confined processes {left} outlived its kill -9"
         self.returncodes.append(rc)
         self.proc = None
         return rc

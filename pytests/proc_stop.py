@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 
 
 def stop_by_pid(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.0,
@@ -26,3 +27,54 @@ def stop_by_pid(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: floa
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=kill_timeout)
         return proc.returncode, True
+
+
+def descendants(pid: int) -> list[int]:
+    """pid's children, grandchildren, ... as /proc lists them now (a sandboxed pfsd is a
+    chain: supervisor -> pid 1 of its pid namespace -> server)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+        out += kids
+        todo += kids
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def wait_gone(pids: list[int], timeout: float = 5.0) -> list[int]:
+    """Waits until none of pids runs any more (zombies count as gone). Returns the ones
+    still running at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [p for p in pids if _alive(p)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.01)
+
+
+def serving_pid(pid: int) -> int:
+    """The process that serves requests: pid itself when pfsd is unconfined, else the
+    leaf of its chain (supervisor -> [pid 1 of the sandbox's pid namespace ->] server)."""
+    for _ in range(3):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            return pid
+        if len(kids) != 1:
+            assert not kids, f"pfsd process {pid} has several children: {kids}"
+            return pid
+        pid = kids[0]
+    return pid

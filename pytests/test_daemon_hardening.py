@@ -28,6 +28,8 @@ import pytest
 
 from conftest import STOP_TIMEOUT, KILL_TIMEOUT
 from helpers import NOBODY, as_nobody, run, write_bytes
+from pfsd_args import with_test_sandbox
+from proc_stop import serving_pid
 from proc_stop import stop_by_pid
 
 pytestmark = pytest.mark.host
@@ -49,7 +51,7 @@ class VhostPfsd:
         self.sock = base / "vhost.sock"
         self.log = base / "pfsd-vhost.log"
         cmd = [*(wrap or []), str(binary), "--shared-dir", str(self.shared), "--socket-path",
-               str(self.sock), *args]
+               str(self.sock), *with_test_sandbox(args)]
 
         def pre():
             if umask is not None:
@@ -232,7 +234,7 @@ def test_pfsd_drops_supplementary_groups(pfsd_factory):
     inner = d.command
     d.command = lambda args=None: ["setpriv", "--groups", "4,24", *inner(args)]
     d.start()
-    with open(f"/proc/{d.proc.pid}/status") as f:
+    with open(f"/proc/{serving_pid(d.proc.pid)}/status") as f:
         groups = [ln for ln in f if ln.startswith("Groups:")]
     assert groups == ["Groups:\t\n"] or groups[0].split() == ["Groups:"], groups
     # Files it creates for root get root's group, none of the dropped ones.
@@ -262,7 +264,7 @@ def test_nofile_soft_limit_raised_to_hard(pfsd_factory):
     inner = d.command
     d.command = lambda args=None: ["prlimit", "--nofile=256:4096", *inner(args)]
     d.start()
-    with open(f"/proc/{d.proc.pid}/limits") as f:
+    with open(f"/proc/{serving_pid(d.proc.pid)}/limits") as f:
         line = [ln for ln in f if ln.startswith("Max open files")][0]
     assert line.split()[3:5] == ["4096", "4096"], line
     deadline = time.monotonic() + 5  # logged with the "serving" line, just after the mount

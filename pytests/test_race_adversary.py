@@ -36,6 +36,7 @@ import time
 import pytest
 
 from helpers import RENAME_EXCHANGE, renameat2
+from proc_stop import serving_pid
 
 pytestmark = pytest.mark.host
 
@@ -192,8 +193,8 @@ def test_mkdir_race_never_reaches_outside_the_share(pfsd_factory):
     before = _canary_view(canary)
     old_mask = os.sched_getaffinity(0)
     if PIN_CPUS is not None:
-        _pin_process(d.proc.pid, PIN_CPUS)
-        _pin_process(e.proc.pid, PIN_CPUS)
+        _pin_process(serving_pid(d.proc.pid), PIN_CPUS)
+        _pin_process(serving_pid(e.proc.pid), PIN_CPUS)
 
     swapper = Swapper(e.m("arena"), e.m("stash"), canary)
     thread = threading.Thread(target=swapper.run, name="swapper", daemon=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import proc_stop
 from helpers import read_bytes, run, write_bytes
 from test_daemon_hardening import _recv_exact, _vhost_header, vhost_pfsd  # noqa: F401
 
@@ -38,14 +39,7 @@ def children(pid: int) -> list[int]:
 
 def serving_pid(pfsd) -> int:
     """The confined server: the leaf of pfsd's process chain (supervisor -> [pid 1 ->] server)."""
-    pid = pfsd.proc.pid
-    for _ in range(3):
-        kids = children(pid)
-        if not kids:
-            return pid
-        assert len(kids) == 1, f"pfsd {pid} has children {kids}"
-        pid = kids[0]
-    return pid
+    return proc_stop.serving_pid(pfsd.proc.pid)
 
 
 def status_fields(pid: int) -> dict:

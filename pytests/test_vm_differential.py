@@ -17,17 +17,21 @@ import pytest
 
 import conftest_vm
 import vm_harness as H
+from pfsd_args import sandbox_mode
 
 pytestmark = pytest.mark.vm
 
 BATTERY = Path(__file__).with_name("vm_battery.sh")
 
-# label -> why pfsd answers differently from QEMU's virtiofsd on purpose.
-DELIBERATE: dict[str, str] = {
-    "xattr-trusted": "QEMU's virtiofsd drops CAP_SYS_ADMIN at start, so trusted.* fails with "
-                     "EPERM; pfsd has no capability-dropping sandbox yet (DESIGN: daemon/ "
-                     "sandbox) and acts with the capabilities it was started with",
-}
+# label -> why pfsd answers differently from QEMU's virtiofsd on purpose. Confined (the
+# default), pfsd drops CAP_SYS_ADMIN as virtiofsd does, and trusted.* is refused by both.
+DELIBERATE: dict[str, str] = {}
+UNCONFINED = sandbox_mode() == "none"
+if UNCONFINED:
+    DELIBERATE["xattr-trusted"] = (
+        "with --sandbox none (PFS_TEST_SANDBOX=none) pfsd keeps the capabilities it was "
+        "started with, CAP_SYS_ADMIN included, so root in the guest sets trusted.*; QEMU's "
+        "virtiofsd drops CAP_SYS_ADMIN and answers EPERM")
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +74,9 @@ def _host_tree(root: Path) -> dict[str, tuple]:
                 extra = (os.major(st.st_rdev), os.minor(st.st_rdev))
             xattrs: tuple = ()
             if not stat.S_ISLNK(st.st_mode):
-                # trusted.*: see DELIBERATE["xattr-trusted"].
+                # trusted.*: see DELIBERATE["xattr-trusted"] (unconfined runs only).
                 xattrs = tuple(sorted((n, os.getxattr(p, n)) for n in os.listxattr(p)
-                                      if not n.startswith("trusted.")))
+                                      if not (UNCONFINED and n.startswith("trusted."))))
             tree[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid,
                          st.st_gid, extra, xattrs)
     return tree

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pfsd_args import with_test_sandbox
 from proc_stop import stop_by_pid
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -201,7 +202,7 @@ class Daemon:
                    "-o", f"cache={cache}"]
             return cmd + self.extra
         return [str(pfsd_binary()), "--socket-path", str(self.socket), "--shared-dir",
-                str(self.shared), "--cache", self.cache, *self.extra]
+                str(self.shared), "--cache", self.cache, *with_test_sandbox(self.extra)]
 
     def start(self) -> None:
         with open(self.log_path, "wb") as lf:

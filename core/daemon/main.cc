@@ -269,6 +269,12 @@ int run(const Options& opts) {
     }
     if (confined.kind == SandboxOutcome::kExited) {
       // The supervisor: the server is gone; clean up what it could not see.
+      if (confined.status > 128) {  // pfsd itself never exits above 128: a signal
+        const int sig = confined.status - 128;
+        log(LogLevel::kError, "the sandboxed server was killed by %s%s", strsignal(sig),
+            sig == SIGSYS ? " (seccomp: a syscall off the allow-list; --seccomp trap names it)"
+                          : "");
+      }
       if (mount) mount->unmount();
       if (!opts.socket_path.empty()) ::unlink(opts.socket_path.c_str());
       return confined.status;

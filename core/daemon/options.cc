@@ -130,7 +130,7 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
       "in vhost-user mode it also exits 0 when the front-end disconnects.",
       "pfsd"};
   std::string shared_dir, cache = "auto", level = "info";
-  std::string sandbox = "none", seccomp = "none", modcaps;
+  std::string sandbox = "namespace", seccomp = "kill", modcaps;
   bool xattr = true, no_xattr = false;
   double entry_timeout = -1, attr_timeout = -1;
   unsigned threads = out.threads;
@@ -182,11 +182,12 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
                "with --allow-other)");
   app.add_option("--sandbox", sandbox,
                  "Confine pfsd: namespace (pivot_root into the shared dir in new mount, pid, "
-                 "net and ipc namespaces), chroot, or none (default none)")
+                 "net and ipc namespaces; the default, as virtiofsd), chroot (for containers that "
+                 "have namespaces already), or none")
       ->type_name("MODE");
   app.add_option("--seccomp", seccomp,
-                 "Syscalls off the allow-list: kill, log, trap (print the name, exit) or none "
-                 "(default none)")
+                 "Syscalls off the allow-list: kill (default), log, trap (print the name and the "
+                 "stack, exit) or none")
       ->type_name("ACTION");
   app.add_option("--modcaps", modcaps,
                  "Change the capabilities kept when confined: +name,-name (e.g. +sys_admin)")

@@ -31,8 +31,8 @@ struct Options {
   bool allow_other = false;
   // The second wall (core/daemon/sandbox.h). Defaults stay `none` until every suite
   // runs inside the sandbox.
-  SandboxMode sandbox = SandboxMode::kNone;
-  SeccompAction seccomp = SeccompAction::kNone;
+  SandboxMode sandbox = SandboxMode::kNamespace;
+  SeccompAction seccomp = SeccompAction::kKill;
   std::vector<CapChange> modcaps;  // applied to the kept set when confined
 
   bool vhost_user() const { return !socket_path.empty() || socket_fd >= 0; }

@@ -60,6 +60,7 @@ constexpr const char* kCommon[] = {
     "fallocate",
     "fsync",
     "fdatasync",
+    "syncfs",  // SYNCFS (the VM suite's guest sync; missing, it killed pfsd)
     "fadvise64",
     "copy_file_range",
     "fchdir",

@@ -214,12 +214,12 @@ TEST(PfsdOptionsTest, EnvironmentChecksNameTheProblem) {
   EXPECT_EQ(validate_environment(o), "");
 }
 
-TEST(PfsdOptionsTest, SandboxDefaultsAreNoneForNow) {
+TEST(PfsdOptionsTest, ConfinedByDefaultAsVirtiofsd) {
   Options o;
   auto r = parse({"--shared-dir", "/srv", "--mount", "/mnt"}, o);
   ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
-  EXPECT_EQ(o.sandbox, SandboxMode::kNone);
-  EXPECT_EQ(o.seccomp, SeccompAction::kNone);
+  EXPECT_EQ(o.sandbox, SandboxMode::kNamespace);
+  EXPECT_EQ(o.seccomp, SeccompAction::kKill);
   EXPECT_TRUE(o.modcaps.empty());
 }
 
