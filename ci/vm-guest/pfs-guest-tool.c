@@ -14,6 +14,9 @@
 //   pfs-guest-tool onecall PATH BYTES          create PATH, one write(2) of BYTES (a
 //                                              pattern), one pread(2) of BYTES at 0;
 //                                              print "wrote=N read=M same=yes|no"
+//   pfs-guest-tool as UID GID PROG [ARG...]    run PROG with every uid and gid set to
+//                                              UID/GID and no supplementary groups
+//                                              (busybox's setpriv cannot)
 // Exit status 0 on success; on failure the errno name and message go to stderr
 // ("ERRNO=ENODATA ...") and the exit status is 1, so tests can assert the errno.
 #define _GNU_SOURCE
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mount.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -95,7 +99,18 @@ static int cmd_onecall(const char* path, long bytes) {
   return 0;
 }
 
+static int cmd_as(const char* uid_s, const char* gid_s, char** argv) {
+  const uid_t uid = (uid_t)strtoul(uid_s, NULL, 10);
+  const gid_t gid = (gid_t)strtoul(gid_s, NULL, 10);
+  if (setgroups(0, NULL) < 0) return fail("setgroups");
+  if (setresgid(gid, gid, gid) < 0) return fail("setresgid");
+  if (setresuid(uid, uid, uid) < 0) return fail("setresuid");
+  execvp(argv[0], argv);
+  return fail("execvp");
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 5 && !strcmp(argv[1], "as")) return cmd_as(argv[2], argv[3], argv + 4);
   if (argc == 4 && !strcmp(argv[1], "getxattr")) return cmd_get(argv[2], argv[3]);
   if (argc == 5 && !strcmp(argv[1], "setxattr")) {
     if (lsetxattr(argv[2], argv[3], argv[4], strlen(argv[4]), 0) < 0) return fail("setxattr");
@@ -119,6 +134,7 @@ int main(int argc, char** argv) {
           "usage: pfs-guest-tool getxattr|setxattr|listxattr|removexattr PATH [NAME [VALUE]]\n"
           "       pfs-guest-tool umount2 PATH force|detach|force,detach\n"
           "       pfs-guest-tool mkfiles DIR N\n"
-          "       pfs-guest-tool onecall PATH BYTES\n");
+          "       pfs-guest-tool onecall PATH BYTES\n"
+          "       pfs-guest-tool as UID GID PROG [ARG...]\n");
   return 2;
 }
