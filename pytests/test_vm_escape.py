@@ -107,6 +107,7 @@ def test_guest_cannot_reach_the_canary(vm_env):
     canary = Canary(daemon.shared.parent / "escape-canary")
     try:
         r = vm_env.vm.run(f"export CAN={canary.root}\n{ATTACK}", timeout=600, check=False)
+        print(f"--- the attack through {vm_env.kind}, as the guest saw it ---\n{r.out}")
         assert "attack-done" in r.out, f"the attack script did not finish (rc {r.rc}):\n{r.out}"
         canary.check(f"VM attack through {vm_env.kind}")
         assert SECRET.decode().strip() not in r.out, f"the guest read the canary:\n{r.out}"
