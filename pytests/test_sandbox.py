@@ -188,3 +188,54 @@ def test_vhost_user_sandboxed_answers_and_exits(vhost_pfsd):
     assert d.wait_exit() == 0, d.log_text()
     assert not d.sock.exists()
     assert "forbidden" not in d.log_text()
+
+
+def _mount_options_of_root(pid: int) -> set[str]:
+    """The per-mount options of "/" as the process `pid` sees it."""
+    with open(f"/proc/{pid}/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == "/":
+                return set(fields[5].split(","))
+    raise AssertionError(f"no / in /proc/{pid}/mountinfo")
+
+
+def _proc_fd_listing(pid: int) -> list[str]:
+    """What the server's /proc fd lists (followed from the host, as root)."""
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            names = os.listdir(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if "self" in names and "thread-self" in names:
+            return names
+    raise AssertionError(f"no /proc fd among the server's fds: {os.listdir(f'/proc/{pid}/fd')}")
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_namespace_sandbox_narrows_proc_and_the_share_mount(pfsd_factory, readonly):
+    # The core keeps a /proc fd (for /proc/self/fd and thread-self/attr) and works as
+    # root with DAC_OVERRIDE: whole, that /proc would hold sysrq-trigger and /proc/sys.
+    # Only the per-process part is mounted (subset=pid), and the server's view of the
+    # share is nodev,nosuid (ro with --readonly), so a device node the core were ever
+    # fooled into opening stays closed by the mount itself.
+    pfsd = pfsd_factory("--sandbox", "namespace", *(["--readonly"] if readonly else []))
+    # A request answered means confinement is done (the mount is made before it).
+    if readonly:
+        assert os.listdir(pfsd.m()) == []
+    else:
+        ordinary_work(pfsd)
+    pid = serving_pid(pfsd)
+    listing = _proc_fd_listing(pid)
+    for hidden in ("sysrq-trigger", "sys", "kcore", "kallsyms", "mounts"):
+        assert hidden not in listing, f"the sandbox's /proc shows {hidden}: {sorted(listing)}"
+    opts = _mount_options_of_root(pid)
+    assert {"nodev", "nosuid"} <= opts, opts
+    assert ("ro" in opts) == readonly, opts
+    # The host's own view of the share is untouched.
+    assert os.access(pfsd.shared, os.W_OK)
+    if readonly:
+        with pytest.raises(OSError) as ei:
+            write_bytes(pfsd.m("new"), b"x")
+        assert ei.value.errno == errno.EROFS
+        assert not pfsd.h("new").exists()

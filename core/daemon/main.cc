@@ -262,7 +262,7 @@ int run(const Options& opts) {
             std::strerror(errno));
       }
     };
-    auto confined = enter_sandbox(opts.sandbox, opts.fs.root_dir, hooks);
+    auto confined = enter_sandbox(opts.sandbox, opts.fs.root_dir, opts.fs.readonly, hooks);
     if (confined.kind == SandboxOutcome::kError) {
       std::fprintf(stderr, "%s\n", confined.error.c_str());
       return 1;

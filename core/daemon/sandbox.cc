@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
+
+#include "core/daemon/log.h"
 
 namespace pfs::daemon {
 namespace {
@@ -56,9 +60,31 @@ void block_sigchld(bool block) {
   ::pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &s, nullptr);
 }
 
+// Remounts the bind mount of `dir` (in our mount namespace) nodev and nosuid, with the
+// flags it has already, and read-only if asked.
+std::string restrict_bind(const std::string& dir, bool readonly) {
+  struct statvfs sv {};
+  // Safety: the flags of the mount `dir` is on; they are OR'ed into the remount.
+  if (::statvfs(dir.c_str(), &sv) != 0) return err_line("cannot statvfs " + dir, "");
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_NODEV | MS_NOSUID;
+  const std::pair<unsigned long, unsigned long> keep[] = {{ST_RDONLY, MS_RDONLY},
+                                                          {ST_NOEXEC, MS_NOEXEC},
+                                                          {ST_NOATIME, MS_NOATIME},
+                                                          {ST_NODIRATIME, MS_NODIRATIME},
+                                                          {ST_RELATIME, MS_RELATIME}};
+  for (const auto& [st, ms] : keep) {
+    if (sv.f_flag & st) flags |= ms;
+  }
+  if (readonly) flags |= MS_RDONLY;
+  if (::mount(nullptr, dir.c_str(), nullptr, flags, nullptr) != 0) {
+    return err_line("cannot remount " + dir + " nodev,nosuid in the sandbox", kRootHint);
+  }
+  return "";
+}
+
 // Inside the new mount namespace (pid 1): fresh /proc, pivot_root into `dir`.
 // Returns "" and fills proc/root, or the one-line error.
-std::string pivot_into(const std::string& dir, ScopedFd& proc, ScopedFd& root) {
+std::string pivot_into(const std::string& dir, bool readonly, ScopedFd& proc, ScopedFd& root) {
   // Safety: every mount below happens in our private mount namespace.
   if (::unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) != 0) {
     return err_line("cannot create mount, net and ipc namespaces", kRootHint);
@@ -67,15 +93,26 @@ std::string pivot_into(const std::string& dir, ScopedFd& proc, ScopedFd& root) {
     return err_line("cannot make the mounts private", kRootHint);
   }
   // The /proc of our pid namespace: /proc/self/fd and thread-self/attr work, and no
-  // host process is listed.
-  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-    return err_line("cannot mount /proc in the sandbox", kRootHint);
+  // host process is listed. subset=pid (Linux 5.8) also hides what is not per-process:
+  // the server runs as root with DAC_OVERRIDE, and /proc/sysrq-trigger or /proc/sys
+  // would otherwise be one openat() away from its /proc fd.
+  const unsigned long proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (::mount("proc", "/proc", "proc", proc_flags, "subset=pid") != 0) {
+    if (errno != EINVAL) return err_line("cannot mount /proc in the sandbox", kRootHint);
+    log(LogLevel::kWarn, "this kernel has no proc subset=pid: the sandbox's /proc is whole");
+    if (::mount("proc", "/proc", "proc", proc_flags, nullptr) != 0) {
+      return err_line("cannot mount /proc in the sandbox", kRootHint);
+    }
   }
   proc.reset(::open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!proc.valid()) return err_line("cannot open /proc", "");
   if (::mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
     return err_line("cannot bind-mount " + dir, kRootHint);
   }
+  // The server never opens a device node or runs a file: nodev and nosuid make that a
+  // property of its mount, not only of the core's checks. The flags the share already
+  // has are kept (a remount without MS_RDONLY would make a read-only bind writable).
+  if (std::string e = restrict_bind(dir, readonly); !e.empty()) return e;
   if (::chdir(dir.c_str()) != 0) return err_line("cannot enter " + dir, "");
   // Safety: pivot_root(".", ".") stacks the old root on the new one; detached next.
   if (::syscall(SYS_pivot_root, ".", ".") != 0) {
@@ -95,7 +132,7 @@ SandboxOutcome error(std::string e) {
   return o;
 }
 
-SandboxOutcome enter_namespace(const std::string& dir, const SandboxHooks& hooks) {
+SandboxOutcome enter_namespace(const std::string& dir, bool readonly, const SandboxHooks& hooks) {
   if (::unshare(CLONE_NEWPID) != 0) {
     return error(err_line("cannot create a pid namespace", kRootHint));
   }
@@ -113,7 +150,7 @@ SandboxOutcome enter_namespace(const std::string& dir, const SandboxHooks& hooks
   // pid 1 of the new pid namespace. Dies with the supervisor.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   SandboxOutcome o;
-  if (std::string e = pivot_into(dir, o.proc, o.root); !e.empty()) {
+  if (std::string e = pivot_into(dir, readonly, o.proc, o.root); !e.empty()) {
     std::fprintf(stderr, "%s\n", e.c_str());
     ::_exit(1);
   }
@@ -168,7 +205,7 @@ SandboxOutcome enter_chroot(const std::string& dir, const SandboxHooks& hooks) {
 
 }  // namespace
 
-SandboxOutcome enter_sandbox(SandboxMode mode, const std::string& shared_dir,
+SandboxOutcome enter_sandbox(SandboxMode mode, const std::string& shared_dir, bool readonly,
                              const SandboxHooks& hooks) {
   switch (mode) {
     case SandboxMode::kNone:
@@ -176,7 +213,7 @@ SandboxOutcome enter_sandbox(SandboxMode mode, const std::string& shared_dir,
     case SandboxMode::kChroot:
       return enter_chroot(shared_dir, hooks);
     case SandboxMode::kNamespace:
-      return enter_namespace(shared_dir, hooks);
+      return enter_namespace(shared_dir, readonly, hooks);
   }
   return {};
 }

@@ -3,9 +3,12 @@
 // namespace: the process that started stays in the host's namespaces as a
 // supervisor (it forwards SIGTERM/SIGINT/SIGHUP, unmounts in host mode, and exits
 // with the server's status). Its child is pid 1 of new pid, mount, net and ipc
-// namespaces: it mounts a fresh /proc for the new pid namespace and opens it, makes
-// the shared directory the root with pivot_root, detaches the old root, then forks
-// the server and waits for it, forwarding signals and passing on its exit status.
+// namespaces: it mounts a fresh /proc for the new pid namespace (only its per-process
+// part where the kernel can: subset=pid, so no sysrq-trigger, no /proc/sys) and opens
+// it, bind-mounts the shared directory nodev and nosuid (and read-only with
+// `readonly`) on top of the flags it already has, makes it the root with pivot_root,
+// detaches the old root, then forks the server and waits for it, forwarding signals
+// and passing on its exit status.
 // chroot (for containers with namespaces of their own): the same supervisor, and a
 // child that opens /proc and chroots into the shared directory.
 #pragma once
@@ -41,7 +44,8 @@ struct SandboxHooks {
 };
 
 // Must be called while single-threaded, with SIGTERM, SIGINT and SIGHUP blocked.
-SandboxOutcome enter_sandbox(SandboxMode mode, const std::string& shared_dir,
+// `readonly` (namespace mode): the server's view of the share is a read-only mount.
+SandboxOutcome enter_sandbox(SandboxMode mode, const std::string& shared_dir, bool readonly,
                              const SandboxHooks& hooks);
 
 }  // namespace pfs::daemon
