@@ -200,16 +200,33 @@ def _mount_options_of_root(pid: int) -> set[str]:
     raise AssertionError(f"no / in /proc/{pid}/mountinfo")
 
 
-def _proc_fd_listing(pid: int) -> list[str]:
-    """What the server's /proc fd lists (followed from the host, as root)."""
+def _proc_dir_fds(pid: int) -> dict[str, list[str]]:
+    """The server's fds that are /proc directories, by kind ("root": /proc itself,
+    "self": a /proc/<pid> directory), each with its listing (followed from the host)."""
+    out: dict[str, list[str]] = {}
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             names = os.listdir(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
         if "self" in names and "thread-self" in names:
-            return names
-    raise AssertionError(f"no /proc fd among the server's fds: {os.listdir(f'/proc/{pid}/fd')}")
+            out["root"] = names
+        elif {"fd", "task", "attr", "ns"} <= set(names):
+            out["self"] = names
+    return out
+
+
+@pytest.mark.parametrize("mode", ["namespace", "chroot"])
+def test_server_holds_only_its_own_proc_directory(pfsd_factory, mode):
+    # The core reaches /proc through one fd, with constant paths (fd/N, task/T/attr):
+    # that fd is /proc/self of the server, not /proc, so no other process (in a chroot
+    # sandbox: no host process, no /proc/1/root) is one openat() away.
+    pfsd = pfsd_factory("--sandbox", mode)
+    ordinary_work(pfsd)
+    pid = serving_pid(pfsd)
+    fds = _proc_dir_fds(pid)
+    assert "root" not in fds, f"the server holds a /proc fd: {sorted(fds['root'])[:20]}"
+    assert "self" in fds, f"no /proc/self fd among the server's fds: {os.listdir(f'/proc/{pid}/fd')}"
 
 
 @pytest.mark.parametrize("readonly", [False, True])
@@ -226,7 +243,11 @@ def test_namespace_sandbox_narrows_proc_and_the_share_mount(pfsd_factory, readon
     else:
         ordinary_work(pfsd)
     pid = serving_pid(pfsd)
-    listing = _proc_fd_listing(pid)
+    # Its /proc/self fd's parent is the sandbox's /proc: `..` from the fd the core holds.
+    (self_fd,) = [fd for fd in os.listdir(f"/proc/{pid}/fd")
+                  if os.path.isdir(f"/proc/{pid}/fd/{fd}/task")]
+    listing = os.listdir(f"/proc/{pid}/fd/{self_fd}/..")
+    assert "self" in listing and "thread-self" in listing, listing
     for hidden in ("sysrq-trigger", "sys", "kcore", "kallsyms", "mounts"):
         assert hidden not in listing, f"the sandbox's /proc shows {hidden}: {sorted(listing)}"
     opts = _mount_options_of_root(pid)

@@ -125,6 +125,15 @@ std::string pivot_into(const std::string& dir, bool readonly, ScopedFd& proc, Sc
   return "";
 }
 
+// Replaces an fd of /proc by one of /proc/self (of the calling process).
+std::string narrow_to_proc_self(ScopedFd& proc) {
+  // Safety: "self" is the kernel's symlink to the caller, followed once on purpose.
+  ScopedFd self(::openat(proc.get(), "self", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!self.valid()) return err_line("cannot open /proc/self in the sandbox", "");
+  proc = std::move(self);
+  return "";
+}
+
 SandboxOutcome error(std::string e) {
   SandboxOutcome o;
   o.kind = SandboxOutcome::kError;
@@ -163,6 +172,8 @@ SandboxOutcome enter_namespace(const std::string& dir, bool readonly, const Sand
   if (server == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     block_sigchld(false);
+    // The core keeps only this process's own /proc directory (see proc_path.h).
+    if (std::string e = narrow_to_proc_self(o.proc); !e.empty()) return error(std::move(e));
     return o;  // kServe
   }
   o.proc.reset();
@@ -191,8 +202,10 @@ SandboxOutcome enter_chroot(const std::string& dir, const SandboxHooks& hooks) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   block_sigchld(false);
   SandboxOutcome o;
-  o.proc.reset(::open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!o.proc.valid()) return error(err_line("cannot open /proc", ""));
+  // Only the server's own /proc/self: the host's /proc (its /proc/1/root, every host
+  // process) must not be one openat() away from a chrooted server.
+  o.proc.reset(::open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!o.proc.valid()) return error(err_line("cannot open /proc/self", ""));
   if (::chdir(dir.c_str()) != 0) return error(err_line("cannot enter " + dir, ""));
   if (::chroot(".") != 0) {
     return error(err_line("cannot chroot into " + dir, " (run as root, or use --sandbox none)"));

@@ -70,7 +70,7 @@ Result<PassthroughFs::NewEntryScope> PassthroughFs::begin_new_entry(const fuse::
   if (!scope.parent) return Errno{EBADF};
   if (Status s = check_entry_name(name); s != kOk) return Errno{s};
   if (readonly()) return Errno{EROFS};
-  auto secctx = ScopedSecurityContext::enter(security_ctx);
+  auto secctx = ScopedSecurityContext::enter(security_ctx, proc_fd_.get());
   if (!secctx) return Errno{secctx.error()};
   scope.secctx = std::move(*secctx);
   return scope;
@@ -280,7 +280,7 @@ Result<fuse::CreateReply> PassthroughFs::tmpfile(const fuse::Context& ctx, fuse:
   auto data = find_inode(parent);
   if (!data) return Errno{EBADF};
   if (readonly()) return Errno{EROFS};
-  auto secctx = ScopedSecurityContext::enter(security_ctx);
+  auto secctx = ScopedSecurityContext::enter(security_ctx, proc_fd_.get());
   if (!secctx) return Errno{secctx.error()};
   auto file = do_tmpfile(ctx, *data, flags, mode, umask);
   if (!file) return Errno{file.error()};

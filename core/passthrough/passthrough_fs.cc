@@ -31,7 +31,9 @@ Result<std::unique_ptr<PassthroughFs>> PassthroughFs::create(const Config& cfg) 
   // Safety: plain open of a caller-chosen path; the fd is owned right away.
   ScopedFd root(::open(cfg.root_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) return last_errno();
-  ScopedFd proc(::open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  // Safety: /proc/self is the kernel's own symlink to this process; it is followed once,
+  // here, and the fd stays this process's directory.
+  ScopedFd proc(::open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!proc.valid()) return last_errno();
   return create_from_fds(cfg, std::move(root), std::move(proc));
 }

@@ -20,11 +20,12 @@ namespace pfs::passthrough {
 
 class PassthroughFs final : public fuse::FileSystem {
  public:
-  // Opens the shared directory and /proc. Errors: the directory is missing or not
+  // Opens the shared directory and /proc/self. Errors: the directory is missing or not
   // a directory, /proc is not mounted.
   static Result<std::unique_ptr<PassthroughFs>> create(const Config& cfg);
   // The same on descriptors opened by the caller: `root` (the shared directory, e.g.
-  // "/" after pivot_root) and `proc` (a /proc opened before confinement).
+  // "/" after pivot_root) and `proc` (/proc/self of the serving process, opened before
+  // confinement: only this process's fd/ and task/ are reachable through it).
   static Result<std::unique_ptr<PassthroughFs>> create_from_fds(const Config& cfg, ScopedFd root,
                                                                 ScopedFd proc);
 
@@ -140,7 +141,7 @@ class PassthroughFs final : public fuse::FileSystem {
                               uint32_t mode, uint32_t umask);
   Result<bool> has_default_posix_acl(const InodeData& dir) const;
   uint32_t open_reply_flags(bool directory) const;
-  // Runs `fn("self/fd/N")` with the process's cwd at /proc, restoring it to the
+  // Runs `fn("fd/N")` with the process's cwd at /proc/self, restoring it to the
   // shared directory afterwards: the seed's way to call path-only syscalls (the
   // xattr family) on special files, which cannot be opened. `fn` returns a
   // syscall result (-1 and errno on failure).
@@ -152,7 +153,7 @@ class PassthroughFs final : public fuse::FileSystem {
 
   const Config cfg_;
   const ScopedFd root_fd_;  // O_PATH of the shared directory (the root inode's twin)
-  const ScopedFd proc_fd_;  // O_PATH of /proc
+  const ScopedFd proc_fd_;  // O_PATH of /proc/self (this process's own directory)
   InodeTable inodes_;
   HandleTable handles_;
   std::atomic<bool> writeback_{false};

@@ -24,11 +24,14 @@ int injected_fault(SecurityContextStep step) {
   return hook ? hook(step) : 0;
 }
 
-Result<int> fscreate_fd(int proc_dir_fd) {
+Result<int> fscreate_fd(int proc_self_fd) {
   if (!t_fscreate.valid()) {
-    // Safe: openat only reads the constant path; the result is checked.
-    const int fd = proc_dir_fd >= 0
-                       ? ::openat(proc_dir_fd, "thread-self/attr/fscreate", O_WRONLY | O_CLOEXEC)
+    // Relative to /proc/self: this thread's own task directory.
+    char path[64];
+    std::snprintf(path, sizeof path, "task/%ld/attr/fscreate", static_cast<long>(::gettid()));
+    // Safe: openat only reads the path built above; the result is checked.
+    const int fd = proc_self_fd >= 0
+                       ? ::openat(proc_self_fd, path, O_WRONLY | O_CLOEXEC)
                        : ::open("/proc/thread-self/attr/fscreate", O_WRONLY | O_CLOEXEC);
     if (fd < 0) return last_errno();
     t_fscreate.reset(fd);
@@ -38,14 +41,14 @@ Result<int> fscreate_fd(int proc_dir_fd) {
 
 }  // namespace
 
-Result<ScopedSecurityContext> ScopedSecurityContext::enter(std::string_view ctx, int proc_dir_fd) {
+Result<ScopedSecurityContext> ScopedSecurityContext::enter(std::string_view ctx, int proc_self_fd) {
   if (const size_t nul = ctx.find('\0'); nul != std::string_view::npos) ctx = ctx.substr(0, nul);
   if (ctx.empty() || ctx == kUnlabeled) return ScopedSecurityContext();
 
   const int fault = injected_fault(SecurityContextStep::kEnter);
   if (fault > 0) return Errno{fault};
   if (fault != kPretendSuccess) {
-    auto fd = fscreate_fd(proc_dir_fd);
+    auto fd = fscreate_fd(proc_self_fd);
     if (!fd) return Errno{fd.error()};
     // The kernel takes the context in one write, NUL included (as libselinux does).
     const std::string value(ctx);

@@ -21,13 +21,14 @@ class ScopedSecurityContext {
 
   // Sets the calling thread's file creation context to `ctx` (up to its first NUL)
   // until destruction. An empty ctx or "unlabeled" changes nothing. The fscreate file
-  // is opened once per thread, relative to `proc_dir_fd` (an fd of /proc, for a
-  // sandbox where /proc is not mounted at /proc) or at /proc when it is -1; failure
+  // is opened once per thread, relative to `proc_self_fd` (an fd of /proc/self, as the
+  // core holds it: in a sandbox the shared directory is "/", and an absolute /proc
+  // path would resolve inside it) or at /proc when it is -1; failure
   // to open it, or to write the context, is returned as that errno.
   // Must be destroyed on the thread that made it. If the destructor cannot restore
   // the default context, later requests would create files with this guest's label,
   // so the process stops with a message instead (std::abort).
-  static Result<ScopedSecurityContext> enter(std::string_view ctx, int proc_dir_fd = -1);
+  static Result<ScopedSecurityContext> enter(std::string_view ctx, int proc_self_fd = -1);
 
  private:
   void reset();
