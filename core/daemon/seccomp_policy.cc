@@ -6,172 +6,174 @@
 #include "core/daemon/seccomp_policy.h"
 
 #include <seccomp.h>
-#include <signal.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <string>
 
+#include "core/daemon/seccomp_trap.h"
+
 namespace pfs::daemon {
 namespace {
 
+enum class Seen { kTraced, kUnseen };
+struct Allowed {
+  const char* name;
+  Seen seen;
+  const char* why;
+};
+
 // Every mode: the file system work of the core and the process's own housekeeping.
-constexpr const char* kCommon[] = {
-    // files: the core's *at() calls on O_PATH fds and the /proc/self/fd reopen
-    "openat",
-    "openat2",
-    "open",
-    "close",
-    "close_range",
-    "read",
-    "write",
-    "readv",
-    "writev",
-    "pread64",
-    "pwrite64",
-    "preadv",
-    "pwritev",
-    "preadv2",
-    "pwritev2",
-    "lseek",
-    "fstat",
-    "newfstatat",
-    "statx",
-    "fstatfs",
-    "statfs",
-    "getdents64",
-    "mkdirat",
-    "mknodat",
-    "unlinkat",
-    "renameat",
-    "renameat2",
-    "linkat",
-    "symlinkat",
-    "readlinkat",
-    "fchmod",
-    "fchmodat",
-    "fchown",
-    "fchownat",
-    "utimensat",
-    "ftruncate",
-    "fallocate",
-    "fsync",
-    "fdatasync",
-    "syncfs",  // SYNCFS (the VM suite's guest sync; missing, it killed pfsd)
-    "fadvise64",
-    "copy_file_range",
-    "fchdir",
-    "getcwd",
-    "umask",
-    "fcntl",
-    "dup",
-    "dup3",
-    "flock",
-    "ioctl",
-    "faccessat",
-    "faccessat2",
-    // xattrs (by fd, and by the /proc/self/fd path for O_PATH fds)
-    "fgetxattr",
-    "fsetxattr",
-    "flistxattr",
-    "fremovexattr",
-    "getxattr",
-    "setxattr",
-    "listxattr",
-    "removexattr",
-    "lgetxattr",
-    "lsetxattr",
-    "llistxattr",
-    "lremovexattr",
-    // the credential switch per request (per thread: raw syscalls)
-    "setresuid",
-    "setresgid",
-    "setfsuid",
-    "setfsgid",
-    "setuid",
-    "setgid",
-    "getuid",
-    "geteuid",
-    "getgid",
-    "getegid",
-    "getresuid",
-    "getresgid",
-    "setgroups",
-    "getgroups",
-    "capget",
-    "capset",
-    // memory, threads, signals, time (glibc, libstdc++)
-    "brk",
-    "mmap",
-    "munmap",
-    "mprotect",
-    "mremap",
-    "madvise",
-    "futex",
-    "set_robust_list",
-    "get_robust_list",
-    "rseq",
-    "clone",
-    "clone3",
-    "exit",
-    "exit_group",
-    "set_tid_address",
-    "rt_sigaction",
-    "rt_sigprocmask",
-    "rt_sigreturn",
-    "rt_sigtimedwait",
-    "sigaltstack",
-    "tgkill",
-    "tkill",
-    "kill",
-    "getpid",
-    "gettid",
-    "getppid",
-    "nanosleep",
-    "clock_nanosleep",
-    "clock_gettime",
-    "gettimeofday",
-    "sched_yield",
-    "sched_getaffinity",
-    "getrandom",
-    "prlimit64",
-    "getrlimit",
-    "uname",
-    "sysinfo",
-    "restart_syscall",
-    "prctl",
-    // waiting
-    "poll",
-    "ppoll",
-    "epoll_create1",
-    "epoll_ctl",
-    "epoll_wait",
-    "epoll_pwait",
-    "eventfd2",
-    "pipe2",
+constexpr Allowed kCommon[] = {
+    {"openat", Seen::kTraced, "(to be checked)"},
+    {"openat2", Seen::kTraced, "(to be checked)"},
+    {"open", Seen::kTraced, "(to be checked)"},
+    {"close", Seen::kTraced, "(to be checked)"},
+    {"close_range", Seen::kTraced, "(to be checked)"},
+    {"read", Seen::kTraced, "(to be checked)"},
+    {"write", Seen::kTraced, "(to be checked)"},
+    {"readv", Seen::kTraced, "(to be checked)"},
+    {"writev", Seen::kTraced, "(to be checked)"},
+    {"pread64", Seen::kTraced, "(to be checked)"},
+    {"pwrite64", Seen::kTraced, "(to be checked)"},
+    {"preadv", Seen::kTraced, "(to be checked)"},
+    {"pwritev", Seen::kTraced, "(to be checked)"},
+    {"preadv2", Seen::kTraced, "(to be checked)"},
+    {"pwritev2", Seen::kTraced, "(to be checked)"},
+    {"lseek", Seen::kTraced, "(to be checked)"},
+    {"fstat", Seen::kTraced, "(to be checked)"},
+    {"newfstatat", Seen::kTraced, "(to be checked)"},
+    {"statx", Seen::kTraced, "(to be checked)"},
+    {"fstatfs", Seen::kTraced, "(to be checked)"},
+    {"statfs", Seen::kTraced, "(to be checked)"},
+    {"getdents64", Seen::kTraced, "(to be checked)"},
+    {"mkdirat", Seen::kTraced, "(to be checked)"},
+    {"mknodat", Seen::kTraced, "(to be checked)"},
+    {"unlinkat", Seen::kTraced, "(to be checked)"},
+    {"renameat", Seen::kTraced, "(to be checked)"},
+    {"renameat2", Seen::kTraced, "(to be checked)"},
+    {"linkat", Seen::kTraced, "(to be checked)"},
+    {"symlinkat", Seen::kTraced, "(to be checked)"},
+    {"readlinkat", Seen::kTraced, "(to be checked)"},
+    {"fchmod", Seen::kTraced, "(to be checked)"},
+    {"fchmodat", Seen::kTraced, "(to be checked)"},
+    {"fchown", Seen::kTraced, "(to be checked)"},
+    {"fchownat", Seen::kTraced, "(to be checked)"},
+    {"utimensat", Seen::kTraced, "(to be checked)"},
+    {"ftruncate", Seen::kTraced, "(to be checked)"},
+    {"fallocate", Seen::kTraced, "(to be checked)"},
+    {"fsync", Seen::kTraced, "(to be checked)"},
+    {"fdatasync", Seen::kTraced, "(to be checked)"},
+    {"syncfs", Seen::kTraced, "(to be checked)"},
+    {"fadvise64", Seen::kTraced, "(to be checked)"},
+    {"copy_file_range", Seen::kTraced, "(to be checked)"},
+    {"fchdir", Seen::kTraced, "(to be checked)"},
+    {"getcwd", Seen::kTraced, "(to be checked)"},
+    {"umask", Seen::kTraced, "(to be checked)"},
+    {"fcntl", Seen::kTraced, "(to be checked)"},
+    {"dup", Seen::kTraced, "(to be checked)"},
+    {"dup3", Seen::kTraced, "(to be checked)"},
+    {"flock", Seen::kTraced, "(to be checked)"},
+    {"ioctl", Seen::kTraced, "(to be checked)"},
+    {"faccessat", Seen::kTraced, "(to be checked)"},
+    {"faccessat2", Seen::kTraced, "(to be checked)"},
+    {"fgetxattr", Seen::kTraced, "(to be checked)"},
+    {"fsetxattr", Seen::kTraced, "(to be checked)"},
+    {"flistxattr", Seen::kTraced, "(to be checked)"},
+    {"fremovexattr", Seen::kTraced, "(to be checked)"},
+    {"getxattr", Seen::kTraced, "(to be checked)"},
+    {"setxattr", Seen::kTraced, "(to be checked)"},
+    {"listxattr", Seen::kTraced, "(to be checked)"},
+    {"removexattr", Seen::kTraced, "(to be checked)"},
+    {"lgetxattr", Seen::kTraced, "(to be checked)"},
+    {"lsetxattr", Seen::kTraced, "(to be checked)"},
+    {"llistxattr", Seen::kTraced, "(to be checked)"},
+    {"lremovexattr", Seen::kTraced, "(to be checked)"},
+    {"setresuid", Seen::kTraced, "(to be checked)"},
+    {"setresgid", Seen::kTraced, "(to be checked)"},
+    {"setfsuid", Seen::kTraced, "(to be checked)"},
+    {"setfsgid", Seen::kTraced, "(to be checked)"},
+    {"setuid", Seen::kTraced, "(to be checked)"},
+    {"setgid", Seen::kTraced, "(to be checked)"},
+    {"getuid", Seen::kTraced, "(to be checked)"},
+    {"geteuid", Seen::kTraced, "(to be checked)"},
+    {"getgid", Seen::kTraced, "(to be checked)"},
+    {"getegid", Seen::kTraced, "(to be checked)"},
+    {"getresuid", Seen::kTraced, "(to be checked)"},
+    {"getresgid", Seen::kTraced, "(to be checked)"},
+    {"setgroups", Seen::kTraced, "(to be checked)"},
+    {"getgroups", Seen::kTraced, "(to be checked)"},
+    {"capget", Seen::kTraced, "(to be checked)"},
+    {"capset", Seen::kTraced, "(to be checked)"},
+    {"brk", Seen::kTraced, "(to be checked)"},
+    {"mmap", Seen::kTraced, "(to be checked)"},
+    {"munmap", Seen::kTraced, "(to be checked)"},
+    {"mprotect", Seen::kTraced, "(to be checked)"},
+    {"mremap", Seen::kTraced, "(to be checked)"},
+    {"madvise", Seen::kTraced, "(to be checked)"},
+    {"futex", Seen::kTraced, "(to be checked)"},
+    {"set_robust_list", Seen::kTraced, "(to be checked)"},
+    {"get_robust_list", Seen::kTraced, "(to be checked)"},
+    {"rseq", Seen::kTraced, "(to be checked)"},
+    {"clone", Seen::kTraced, "(to be checked)"},
+    {"clone3", Seen::kTraced, "(to be checked)"},
+    {"exit", Seen::kTraced, "(to be checked)"},
+    {"exit_group", Seen::kTraced, "(to be checked)"},
+    {"set_tid_address", Seen::kTraced, "(to be checked)"},
+    {"rt_sigaction", Seen::kTraced, "(to be checked)"},
+    {"rt_sigprocmask", Seen::kTraced, "(to be checked)"},
+    {"rt_sigreturn", Seen::kTraced, "(to be checked)"},
+    {"rt_sigtimedwait", Seen::kTraced, "(to be checked)"},
+    {"sigaltstack", Seen::kTraced, "(to be checked)"},
+    {"tgkill", Seen::kTraced, "(to be checked)"},
+    {"tkill", Seen::kTraced, "(to be checked)"},
+    {"kill", Seen::kTraced, "(to be checked)"},
+    {"getpid", Seen::kTraced, "(to be checked)"},
+    {"gettid", Seen::kTraced, "(to be checked)"},
+    {"getppid", Seen::kTraced, "(to be checked)"},
+    {"nanosleep", Seen::kTraced, "(to be checked)"},
+    {"clock_nanosleep", Seen::kTraced, "(to be checked)"},
+    {"clock_gettime", Seen::kTraced, "(to be checked)"},
+    {"gettimeofday", Seen::kTraced, "(to be checked)"},
+    {"sched_yield", Seen::kTraced, "(to be checked)"},
+    {"sched_getaffinity", Seen::kTraced, "(to be checked)"},
+    {"getrandom", Seen::kTraced, "(to be checked)"},
+    {"prlimit64", Seen::kTraced, "(to be checked)"},
+    {"getrlimit", Seen::kTraced, "(to be checked)"},
+    {"uname", Seen::kTraced, "(to be checked)"},
+    {"sysinfo", Seen::kTraced, "(to be checked)"},
+    {"restart_syscall", Seen::kTraced, "(to be checked)"},
+    {"prctl", Seen::kTraced, "(to be checked)"},
+    {"poll", Seen::kTraced, "(to be checked)"},
+    {"ppoll", Seen::kTraced, "(to be checked)"},
+    {"epoll_create1", Seen::kTraced, "(to be checked)"},
+    {"epoll_ctl", Seen::kTraced, "(to be checked)"},
+    {"epoll_wait", Seen::kTraced, "(to be checked)"},
+    {"epoll_pwait", Seen::kTraced, "(to be checked)"},
+    {"eventfd2", Seen::kTraced, "(to be checked)"},
+    {"pipe2", Seen::kTraced, "(to be checked)"},
 };
 
 // /dev/fuse: the clone of the device fd per worker, and unmount on SIGTERM (only
 // outside a namespace sandbox, where the mount is visible).
-constexpr const char* kHost[] = {"umount2"};
+constexpr Allowed kHost[] = {
+    {"umount2", Seen::kTraced, "(to be checked)"},
+};
 
 // vhost-user: the unix socket (fds come with messages), guest memory and eventfds.
-constexpr const char* kVhostUser[] = {"accept4", "accept",   "recvmsg", "sendmsg", "recvfrom",
-                                      "sendto",  "shutdown", "unlink",  "socket",  "getsockopt"};
-
-void on_sigsys(int, siginfo_t* info, void*) {
-  // Not strictly async-signal-safe, but we exit right after: the name lookup is a
-  // table walk, and the message goes out with one write().
-  const char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, info->si_syscall);
-  char buf[160];
-  int n = snprintf(buf, sizeof buf, "pfsd: seccomp: forbidden syscall %s (%d); exiting\n",
-                   name ? name : "?", info->si_syscall);
-  if (n > 0) (void)!::write(STDERR_FILENO, buf, static_cast<size_t>(n));
-  ::_exit(1);
-}
+constexpr Allowed kVhostUser[] = {
+    {"accept4", Seen::kTraced, "(to be checked)"},
+    {"accept", Seen::kTraced, "(to be checked)"},
+    {"recvmsg", Seen::kTraced, "(to be checked)"},
+    {"sendmsg", Seen::kTraced, "(to be checked)"},
+    {"recvfrom", Seen::kTraced, "(to be checked)"},
+    {"sendto", Seen::kTraced, "(to be checked)"},
+    {"shutdown", Seen::kTraced, "(to be checked)"},
+    {"unlink", Seen::kTraced, "(to be checked)"},
+    {"socket", Seen::kTraced, "(to be checked)"},
+    {"getsockopt", Seen::kTraced, "(to be checked)"},
+};
 
 }  // namespace
 
@@ -180,46 +182,74 @@ const char* const* seccomp_allowed(bool host_mode, size_t* count) {
   static const char* vhost[std::size(kCommon) + std::size(kVhostUser)];
   const char** out = host_mode ? host : vhost;
   size_t n = 0;
-  for (const char* s : kCommon) out[n++] = s;
+  for (const Allowed& a : kCommon) out[n++] = a.name;
   if (host_mode) {
-    for (const char* s : kHost) out[n++] = s;
+    for (const Allowed& a : kHost) out[n++] = a.name;
   } else {
-    for (const char* s : kVhostUser) out[n++] = s;
+    for (const Allowed& a : kVhostUser) out[n++] = a.name;
   }
   *count = n;
   return out;
 }
 
+std::string seccomp_unresolved(bool host_mode) {
+  std::string out;
+  size_t count = 0;
+  const char* const* names = seccomp_allowed(host_mode, &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (seccomp_syscall_resolve_name(names[i]) == __NR_SCMP_ERROR) {
+      out += out.empty() ? "" : " ";
+      out += names[i];
+    }
+  }
+  return out;
+}
+
 std::string install_seccomp(SeccompAction action, bool host_mode) {
+  return install_seccomp(action, host_mode, SeccompOptions{});
+}
+
+std::string install_seccomp(SeccompAction action, bool host_mode, const SeccompOptions& o) {
   if (action == SeccompAction::kNone) return "";
+  const std::string me = o.who;
   uint32_t def = SCMP_ACT_KILL_PROCESS;
   if (action == SeccompAction::kLog) def = SCMP_ACT_LOG;
   if (action == SeccompAction::kTrap) {
     def = SCMP_ACT_TRAP;
-    struct sigaction sa {};
-    sa.sa_sigaction = on_sigsys;
-    sa.sa_flags = SA_SIGINFO;
-    // Safety: installs our handler for SIGSYS; checked.
-    if (::sigaction(SIGSYS, &sa, nullptr) != 0) {
-      return std::string("pfsd: cannot install the SIGSYS handler: ") + std::strerror(errno);
-    }
+    if (std::string e = install_sigsys_reporter(o.who, o.trap_aborts); !e.empty()) return e;
   }
   scmp_filter_ctx ctx = seccomp_init(def);
-  if (ctx == nullptr) return "pfsd: cannot create a seccomp filter (libseccomp)";
+  if (ctx == nullptr) return me + ": cannot create a seccomp filter (libseccomp)";
+  // Every thread of the process, not only the caller: pfsd has one thread here, but
+  // the fuzz targets already run their crews.
+  if (int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1); rc != 0) {
+    seccomp_release(ctx);
+    return me + ": seccomp: cannot ask for thread sync: " + std::strerror(-rc);
+  }
+  auto allow = [&](const char* name, bool must_exist) -> std::string {
+    const int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) {
+      // Not a syscall on this architecture (e.g. open on arm64): nothing to allow.
+      return must_exist ? me + ": seccomp: " + name + " is no syscall here" : "";
+    }
+    if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0); rc != 0) {
+      return me + ": seccomp: cannot allow " + name + ": " + std::strerror(-rc);
+    }
+    return "";
+  };
   size_t count = 0;
   const char* const* names = seccomp_allowed(host_mode, &count);
-  for (size_t i = 0; i < count; ++i) {
-    const int nr = seccomp_syscall_resolve_name(names[i]);
-    if (nr == __NR_SCMP_ERROR) continue;  // not a syscall on this architecture
-    if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0); rc != 0) {
-      seccomp_release(ctx);
-      return std::string("pfsd: seccomp: cannot allow ") + names[i] + ": " + std::strerror(-rc);
-    }
+  std::string err;
+  for (size_t i = 0; i < count && err.empty(); ++i) err = allow(names[i], false);
+  for (size_t i = 0; i < o.extra.size() && err.empty(); ++i) err = allow(o.extra[i], true);
+  if (!err.empty()) {
+    seccomp_release(ctx);
+    return err;
   }
   const int rc = seccomp_load(ctx);
   seccomp_release(ctx);
   if (rc != 0) {
-    return std::string("pfsd: cannot load the seccomp filter: ") + std::strerror(-rc) +
+    return me + ": cannot load the seccomp filter: " + std::strerror(-rc) +
            " (use --seccomp none)";
   }
   return "";
