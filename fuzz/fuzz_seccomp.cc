@@ -60,6 +60,7 @@ constexpr Extra kFuzzOnly[] = {
   std::_Exit(2);
 }
 
+#if PFS_FUZZ_HAVE_SECCOMP
 // A libFuzzer flag "-name=value" with a value other than 0.
 bool flag_on(int argc, char** argv, std::string_view name) {
   for (int i = 1; i < argc; ++i) {
@@ -72,6 +73,7 @@ bool flag_on(int argc, char** argv, std::string_view name) {
   }
   return false;
 }
+#endif
 
 }  // namespace
 
