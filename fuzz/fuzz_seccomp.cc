@@ -39,8 +39,9 @@ constexpr Extra kFuzzOnly[] = {
     {"lgetxattr", "ScratchArea::check_canary snapshots xattrs"},
     {"readlink", "ScratchArea::check_canary snapshots link targets"},
     // the harness drives the core differently from pfsd
-    {"umask", "PassthroughFs::create sets umask(0): per input here, once before the "
-              "filter in pfsd"},
+    {"umask",
+     "PassthroughFs::create sets umask(0): per input here, once before the "
+     "filter in pfsd"},
     {"getuid", "the memory transport's request builder stamps the caller's ids (INIT)"},
     {"getgid", "the memory transport's request builder stamps the caller's ids (INIT)"},
     {"sched_yield", "fuse_race: the crew's start latch and the adversary spin"},
@@ -102,8 +103,8 @@ void install_seccomp_from_env(int argc, char** argv) {
   } else {
     fail("'" + std::string(v) + "': use 1 (= trap), trap, kill or log");
   }
-  for (const char* f : {"fork", "jobs", "workers", "merge", "set_cover_merge", "minimize_crash",
-                        "cleanse_crash"}) {
+  for (const char* f :
+       {"fork", "jobs", "workers", "merge", "set_cover_merge", "minimize_crash", "cleanse_crash"}) {
     if (flag_on(argc, argv, f) && !flag_on(argc, argv, "merge_control_file")) {
       std::fprintf(stderr,
                    "PFS_FUZZ_SECCOMP: -%s: this libFuzzer parent runs no inputs and stays "

@@ -41,8 +41,9 @@ constexpr Allowed kCommon[] = {
     {"close", Seen::kTraced, "FORGET, RELEASE, every temporary fd"},
     {"read", Seen::kTraced, "/dev/fuse requests; vhost-user eventfds"},
     {"write", Seen::kTraced, "logs to stderr; eventfd kicks"},
-    {"writev", Seen::kTraced, "host: replies to /dev/fuse (header and payload); both: "
-                              "backtrace_symbols_fd in the --seccomp trap report"},
+    {"writev", Seen::kTraced,
+     "host: replies to /dev/fuse (header and payload); both: "
+     "backtrace_symbols_fd in the --seccomp trap report"},
     {"preadv", Seen::kTraced, "READ into the reply (or guest memory) buffers"},
     {"pwritev", Seen::kTraced, "WRITE from the request (or guest memory) buffers"},
     {"lseek", Seen::kTraced, "READDIR offsets, LSEEK (SEEK_DATA/SEEK_HOLE)"},
@@ -58,8 +59,9 @@ constexpr Allowed kCommon[] = {
     {"symlinkat", Seen::kTraced, "SYMLINK"},
     {"readlinkat", Seen::kTraced, "READLINK"},
     {"fchmodat", Seen::kTraced, "SETATTR mode via /proc/self/fd (O_PATH fds)"},
-    {"fchmod", Seen::kUnseen, "SETATTR mode with FATTR_FH (a handle given); the kernel "
-                              "sends it for fchmod(2) on an open file, the suites do not"},
+    {"fchmod", Seen::kUnseen,
+     "SETATTR mode with FATTR_FH (a handle given); the kernel "
+     "sends it for fchmod(2) on an open file, the suites do not"},
     {"fchown", Seen::kTraced, "SETATTR owner; CREATE/MKNOD as the caller"},
     {"fchownat", Seen::kTraced, "SETATTR owner via /proc/self/fd"},
     {"utimensat", Seen::kTraced, "SETATTR times (futimens is utimensat)"},
@@ -67,14 +69,16 @@ constexpr Allowed kCommon[] = {
     {"fallocate", Seen::kTraced, "FALLOCATE"},
     {"copy_file_range", Seen::kTraced, "COPY_FILE_RANGE"},
     {"fsync", Seen::kTraced, "FSYNC, FSYNCDIR"},
-    {"fdatasync", Seen::kUnseen, "FSYNC with FUSE_FSYNC_FDATASYNC (fdatasync(2) in the "
-                                 "client); the suites only fsync"},
+    {"fdatasync", Seen::kUnseen,
+     "FSYNC with FUSE_FSYNC_FDATASYNC (fdatasync(2) in the "
+     "client); the suites only fsync"},
     {"syncfs", Seen::kTraced, "SYNCFS: the VM guest's sync(1) (missing, it killed pfsd)"},
     {"fchdir", Seen::kTraced, "xattr calls on O_PATH fds: fchdir into /proc/self/fd"},
     {"fcntl", Seen::kTraced, "F_GETFL/F_SETFL on reopened fds, F_DUPFD_CLOEXEC"},
     {"dup", Seen::kTraced, "FLUSH: dup+close gives the host file the client's close"},
-    {"ioctl", Seen::kUnseen, "IOCTL: FS_IOC_GETFLAGS/SETFLAGS, FS_IOC_FSGETXATTR/FSSETXATTR "
-                             "(passthrough_ioctl.cc, unit-tested); no suite sends one"},
+    {"ioctl", Seen::kUnseen,
+     "IOCTL: FS_IOC_GETFLAGS/SETFLAGS, FS_IOC_FSGETXATTR/FSSETXATTR "
+     "(passthrough_ioctl.cc, unit-tested); no suite sends one"},
     // xattrs: by fd, and by path (/proc/self/fd/N after fchdir) for O_PATH fds
     {"fgetxattr", Seen::kTraced, "GETXATTR; security.capability checks on WRITE"},
     {"fsetxattr", Seen::kTraced, "SETXATTR; CREATE with a security context"},
@@ -83,8 +87,9 @@ constexpr Allowed kCommon[] = {
     {"getxattr", Seen::kTraced, "GETXATTR on symlinks and special files (O_PATH)"},
     {"setxattr", Seen::kTraced, "SETXATTR on symlinks and special files (O_PATH)"},
     {"listxattr", Seen::kTraced, "LISTXATTR on symlinks and special files (O_PATH)"},
-    {"removexattr", Seen::kUnseen, "REMOVEXATTR on a symlink or special file (O_PATH): the "
-                                   "same path as setxattr, not sent by the suites"},
+    {"removexattr", Seen::kUnseen,
+     "REMOVEXATTR on a symlink or special file (O_PATH): the "
+     "same path as setxattr, not sent by the suites"},
     // the credential switch per request (per-thread raw syscalls, credentials.cc)
     {"setresuid", Seen::kTraced, "become the caller's fsuid for CREATE/MKDIR/... and back"},
     {"setresgid", Seen::kTraced, "become the caller's fsgid and back"},
@@ -92,8 +97,9 @@ constexpr Allowed kCommon[] = {
     {"getegid", Seen::kTraced, "each thread's own ids, read once (credentials.cc)"},
     {"getrandom", Seen::kTraced, "the random names of MKDIR's temp dirs (temp_dir.cc)"},
     // memory, threads, signals (glibc, libstdc++)
-    {"brk", Seen::kUnseen, "malloc's main arena grows with brk; the main thread rarely "
-                           "allocates once serving, but may"},
+    {"brk", Seen::kUnseen,
+     "malloc's main arena grows with brk; the main thread rarely "
+     "allocates once serving, but may"},
     {"mmap", Seen::kTraced, "malloc arenas, thread stacks, vhost-user guest memory"},
     {"munmap", Seen::kTraced, "the same, released"},
     {"mprotect", Seen::kTraced, "thread stack guards; malloc arena growth"},
@@ -109,15 +115,18 @@ constexpr Allowed kCommon[] = {
     {"rt_sigprocmask", Seen::kTraced, "threads start with signals blocked"},
     {"rt_sigtimedwait", Seen::kTraced, "the main thread waits for SIGTERM/SIGINT"},
     {"rt_sigreturn", Seen::kTraced, "return from a handler (SIGUSR1 to a worker)"},
-    {"restart_syscall", Seen::kUnseen, "the kernel restarts a sleep a signal interrupted "
-                                       "(e.g. after SIGSTOP/SIGCONT)"},
+    {"restart_syscall", Seen::kUnseen,
+     "the kernel restarts a sleep a signal interrupted "
+     "(e.g. after SIGSTOP/SIGCONT)"},
     {"getpid", Seen::kTraced, "kill(getpid(), ...): the session-end signal"},
-    {"gettid", Seen::kUnseen, "abort()/raise(): an assertion must end in SIGABRT (and a "
-                              "core), not in SIGSYS"},
+    {"gettid", Seen::kUnseen,
+     "abort()/raise(): an assertion must end in SIGABRT (and a "
+     "core), not in SIGSYS"},
     {"kill", Seen::kTraced, "the session-end signal to the main thread"},
     {"tgkill", Seen::kTraced, "pthread_kill: SIGUSR1 wakes a blocked worker; abort()"},
-    {"clock_gettime", Seen::kUnseen, "the vDSO answers, but falls back to the syscall on a "
-                                     "clocksource without vDSO support (some VMs)"},
+    {"clock_gettime", Seen::kUnseen,
+     "the vDSO answers, but falls back to the syscall on a "
+     "clocksource without vDSO support (some VMs)"},
     {"gettimeofday", Seen::kUnseen, "log timestamps: as clock_gettime"},
 };
 
@@ -137,8 +146,9 @@ constexpr Allowed kVhostUser[] = {
     {"unlink", Seen::kTraced, "removes the socket file on exit (--sandbox none)"},
     {"poll", Seen::kTraced, "the vring threads wait on kick eventfds and the socket"},
     {"eventfd2", Seen::kTraced, "per-queue stop eventfds (fs_device.cc)"},
-    {"clock_nanosleep", Seen::kUnseen, "accept4 retries 100 ms later after EMFILE/ENFILE/"
-                                       "ENOMEM (main.cc); the suites do not exhaust fds"},
+    {"clock_nanosleep", Seen::kUnseen,
+     "accept4 retries 100 ms later after EMFILE/ENFILE/"
+     "ENOMEM (main.cc); the suites do not exhaust fds"},
 };
 
 }  // namespace
@@ -215,8 +225,7 @@ std::string install_seccomp(SeccompAction action, bool host_mode, const SeccompO
   const int rc = seccomp_load(ctx);
   seccomp_release(ctx);
   if (rc != 0) {
-    return me + ": cannot load the seccomp filter: " + std::strerror(-rc) +
-           " (use --seccomp none)";
+    return me + ": cannot load the seccomp filter: " + std::strerror(-rc) + " (use --seccomp none)";
   }
   return "";
 }

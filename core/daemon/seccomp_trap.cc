@@ -73,7 +73,8 @@ std::string install_sigsys_reporter(const char* who, bool then_abort) {
   for (int nr = 0; nr < kMaxSyscall; ++nr) {
     // libseccomp returns a malloc'd copy (freed never: the table lives as long as
     // the process, and the handler may need any entry).
-    if (g_names[nr] == nullptr) g_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+    if (g_names[nr] == nullptr)
+      g_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
   }
   // The first backtrace() dlopens libgcc_s (open, mmap, ...): do it now, while
   // those syscalls are allowed, not in the handler.

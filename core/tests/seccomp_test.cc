@@ -130,8 +130,8 @@ TEST_P(SeccompModes, TrapCanAbortForAFuzzEngine) {
   static constexpr const char* kNoExtra[] = {"getpid"};
   const bool host_mode = host();
   const Child c = in_child(SeccompAction::kNone, host_mode, [host_mode] {
-    const std::string e = install_seccomp(SeccompAction::kTrap, host_mode,
-                                          SeccompOptions{kNoExtra, "fuzz", true});
+    const std::string e =
+        install_seccomp(SeccompAction::kTrap, host_mode, SeccompOptions{kNoExtra, "fuzz", true});
     if (!e.empty()) return kInstallFailed;
     return forbidden_call();
   });
@@ -155,7 +155,9 @@ TEST_P(SeccompModes, NoneInstallsNoFilter) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, SeccompModes, ::testing::Values(true, false),
-                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Host" : "VhostUser"; });
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "Host" : "VhostUser";
+                         });
 
 // The lists differ where the transports do: the socket calls only for vhost-user,
 // umount2 only for host mode.
@@ -199,7 +201,9 @@ TEST(SeccompList, ExtraNamesAreAllowedAndBadOnesRefused) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       ::dup2(p[1], STDERR_FILENO);
-      if (std::string e = install_seccomp(SeccompAction::kKill, true, SeccompOptions{kExtra, "test", false}); !e.empty()) {
+      if (std::string e =
+              install_seccomp(SeccompAction::kKill, true, SeccompOptions{kExtra, "test", false});
+          !e.empty()) {
         ::_exit(kInstallFailed);
       }
       ::_exit(forbidden_call());
@@ -211,7 +215,8 @@ TEST(SeccompList, ExtraNamesAreAllowedAndBadOnesRefused) {
   EXPECT_TRUE(c.exited_with(0)) << c.describe();
   static constexpr const char* kBad[] = {"no_such_syscall_pfs"};
   const Child bad = in_child(SeccompAction::kNone, true, [] {
-    const std::string e = install_seccomp(SeccompAction::kKill, true, SeccompOptions{kBad, "test", false});
+    const std::string e =
+        install_seccomp(SeccompAction::kKill, true, SeccompOptions{kBad, "test", false});
     return e.find("no_such_syscall_pfs") != std::string::npos ? 0 : kCallFailed;
   });
   EXPECT_TRUE(bad.exited_with(0)) << bad.describe();
