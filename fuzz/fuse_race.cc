@@ -46,6 +46,7 @@
 #include "core/passthrough/security_context.h"
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
+#include "fuzz/fuzz_seccomp.h"
 #include "fuzz/id_map.h"
 #include "fuzz/oracles.h"
 #include "fuzz/race_adversary.h"
@@ -136,12 +137,13 @@ void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t i
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   const rlimit lim{kMaxFileSize, kMaxFileSize};
   ::setrlimit(RLIMIT_FSIZE, &lim);
   std::signal(SIGXFSZ, SIG_IGN);
   env();
   fz::set_oracle_fail_hook([] { env().restore_cwd(); });
+  fz::install_seccomp_from_env(*argc, *argv);  // PFS_FUZZ_SECCOMP: pfsd's filter
   return 0;
 }
 

@@ -41,6 +41,7 @@
 #include "core/passthrough/security_context.h"
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
+#include "fuzz/fuzz_seccomp.h"
 #include "fuzz/id_map.h"
 #include "fuzz/oracles.h"
 #include "fuzz/saved_cwd.h"
@@ -142,13 +143,14 @@ void run_one(pfs::fuse::Server& server, const pt::PassthroughFs& fs, pfs::fuzz::
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   // A write far past the end fails with EFBIG instead of filling tmpfs.
   const rlimit lim{kMaxFileSize, kMaxFileSize};
   ::setrlimit(RLIMIT_FSIZE, &lim);
   std::signal(SIGXFSZ, SIG_IGN);
   env();
   pfs::fuzz::set_oracle_fail_hook([] { env().restore_cwd(); });
+  pfs::fuzz::install_seccomp_from_env(*argc, *argv);  // PFS_FUZZ_SECCOMP: pfsd's filter
   return 0;
 }
 

@@ -32,10 +32,28 @@ for src in $SOURCES; do
   while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do wait -n; done
 done
 wait
+# PFS_FUZZ_SECCOMP (fuzz/fuzz_seccomp.h): with libseccomp, pfsd's own filter and list
+# (core/daemon/seccomp_policy.cc) are compiled in; without it, a stub that exits 2
+# saying so when PFS_FUZZ_SECCOMP is set. The builder images usually lack it.
+SECCOMP_LIBS=""
+if pkg-config --exists libseccomp 2>/dev/null; then
+  for src in "$ROOT/core/daemon/seccomp_policy.cc" "$ROOT/core/daemon/seccomp_trap.cc"; do
+    obj="$WORK/obj/$(echo "${src#$ROOT/}" | tr / _).o"
+    $CXX $CXXFLAGS $FLAGS $(pkg-config --cflags libseccomp) -c "$src" -o "$obj"
+    OBJS="$OBJS $obj"
+  done
+  $CXX $CXXFLAGS $FLAGS -DPFS_FUZZ_HAVE_SECCOMP=1 -c "$ROOT/fuzz/fuzz_seccomp.cc" -o "$WORK/obj/fuzz_seccomp.o"
+  SECCOMP_LIBS="$(pkg-config --libs libseccomp)"
+  echo "PFS_FUZZ_SECCOMP: libseccomp found, the filter is built in"
+else
+  $CXX $CXXFLAGS $FLAGS -c "$ROOT/fuzz/fuzz_seccomp.cc" -o "$WORK/obj/fuzz_seccomp.o"
+  echo "PFS_FUZZ_SECCOMP: no libseccomp (pkg-config libseccomp): a stub that refuses it"
+fi
+OBJS="$OBJS $WORK/obj/fuzz_seccomp.o"
 ar rcs "$WORK/libpfs_fuzz.a" $OBJS
 
 for t in $TARGETS; do
-  $CXX $CXXFLAGS $FLAGS "$ROOT/fuzz/$t.cc" -o "$OUT/$t" "$WORK/libpfs_fuzz.a" $LIB_FUZZING_ENGINE -lpthread
+  $CXX $CXXFLAGS $FLAGS "$ROOT/fuzz/$t.cc" -o "$OUT/$t" "$WORK/libpfs_fuzz.a" $LIB_FUZZING_ENGINE $SECCOMP_LIBS -lpthread
   cp "$ROOT/fuzz/dict/$t.dict" "$OUT/$t.dict"
   cp "$ROOT/fuzz/options/$t.options" "$OUT/$t.options"
   # Seeds: the target's corpus folders (see fuzz/CMakeLists.txt) and its regressions.
