@@ -30,6 +30,9 @@
 #include "core/transport/devfuse/session_recorder.h"
 #include "core/transport/vhost_user/backend.h"
 #include "core/transport/vhost_user/fs_device.h"
+#ifdef PFS_PLANTED_BUGS  // pfsd_planted (core/planted/): test-only, bugs planted on purpose
+#include "core/planted/planted_fs.h"
+#endif
 
 namespace pfs::daemon {
 namespace {
@@ -314,7 +317,13 @@ int run(const Options& opts) {
         static_cast<unsigned long long>(b.unique), static_cast<unsigned long long>(b.nodeid),
         static_cast<int>(b.reason.size()), b.reason.data(), b.error);
   };
+#ifdef PFS_PLANTED_BUGS
+  log(LogLevel::kWarn, "TEST-ONLY BUILD pfsd_planted: serving through PlantedFs (bugs planted)");
+  planted::PlantedFs planted_fs(**fs);
+  fuse::Server server(planted_fs, sopts);
+#else
   fuse::Server server(**fs, sopts);
+#endif
   if (opts.vhost_user()) {
     log_nofile(nofile);
     return run_vhost_user(opts, server, waited, std::move(listener));
