@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import resource
 import signal
 import stat
 import struct
@@ -625,15 +626,25 @@ FLOOD_MISSES = 20000
 def guest_flood(n_files: int, n_misses: int) -> Steps:
     s = Steps()
     t0 = time.monotonic()
-    ok = sum(1 for i in range(n_files) if os.stat(f"/flood/f{i}").st_size == 0)
-    misses = 0
+    found: dict[str, int] = {}
+    for i in range(n_files):
+        try:
+            os.stat(f"/flood/f{i}")
+            key = "found"
+        except OSError as e:
+            key = errno.errorcode.get(e.errno, str(e.errno))
+        found[key] = found.get(key, 0) + 1
+    misses: dict[str, int] = {}
     for i in range(n_misses):
         try:
             os.stat(f"/flood/missing{i}")
-        except FileNotFoundError:
-            misses += 1
-    s.rows.append((f"stat {n_files} files", f"{ok} found"))
-    s.rows.append((f"stat {n_misses} missing names", f"{misses} ENOENT"))
+            key = "found (?)"
+        except OSError as e:
+            key = errno.errorcode.get(e.errno, str(e.errno))
+        misses[key] = misses.get(key, 0) + 1
+    s.rows.append((f"stat {n_files} files", ", ".join(f"{v} {k}" for k, v in found.items())))
+    s.rows.append((f"stat {n_misses} missing names",
+                   ", ".join(f"{v} {k}" for k, v in misses.items())))
     s.rows.append(("time", f"{time.monotonic() - t0:.1f} s"))
     return s
 
@@ -655,6 +666,48 @@ def test_flood_of_lookups_without_forgets(env):
     after(env, "lookup flood without forgets", s)
     # One O_PATH fd per file the client holds; a miss holds nothing.
     assert during <= before + FLOOD_FILES + 64, (before, during)
+
+
+FD_LIMIT = 512
+
+
+def test_flood_past_the_fd_limit_then_forgets_recover(env):
+    """Weakness (as in crosvm/virtiofsd without file handles): each inode the client
+    holds pins one O_PATH fd in pfsd, so lookups without forgets can fill pfsd's fd
+    table; pfsd then answers EMFILE to whatever needs a new fd. It must stay alive,
+    confined and unreachable, and recover once the client forgets. The limit is
+    lowered to FD_LIMIT (prlimit on the serving process) to get there quickly."""
+    d = env.d
+    server = proc_stop.serving_pid(d.proc.pid)
+    resource.prlimit(server, resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+    n = FD_LIMIT + 200
+    d.h("flood").mkdir()
+    for i in range(n):
+        d.h("flood", f"f{i}").write_bytes(b"")
+    s = in_guest(d.mnt, guest_flood, n, 100, timeout=120)
+    err = None
+    try:
+        d.m("probe-full").write_bytes(b"x")
+    except OSError as e:
+        err = e.errno
+    s.rows.append(("create a file with the fd table full", errno.errorcode.get(err, "ok")))
+    assert d.proc.poll() is None, "pfsd died with its fd table full"
+    # The client forgets (its dentries and inodes dropped): FORGETs free the fds.
+    Path("/proc/sys/vm/drop_caches").write_text("2\n")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert_serving(d, "fd table full, then forgets")
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    s.rows.append(("after the client forgot (drop_caches)", "serving again"))
+    s.rows.append(("pfsd server fds after the forgets", str(fd_count(server))))
+    after(env, "lookup flood past the fd limit", s)
+    assert f"{n} files" in s.rows[0][0]
+    assert err == errno.EMFILE, "the flood did not fill the fd table: the case did not run"
 
 
 # --------------------------------------------------------------------------- planted bug
