@@ -51,6 +51,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
 _libc.open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_uint]
 _libc.mkdir.argtypes = [ctypes.c_char_p, ctypes.c_uint]
+_libc.linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                         ctypes.c_int]
 
 
 def sandbox_label(d=None) -> str:
@@ -364,6 +366,17 @@ def guest_links(A: str) -> Steps:
             os.close(fd)
         return read_file("/open/tmp_linked")
     s.step("O_TMPFILE linked into place via /proc/self/fd", tmpfile_linked)
+
+    def tmpfile_linked_empty_path():
+        fd = os.open("/open", os.O_TMPFILE | os.O_RDWR, 0o600)
+        try:
+            os.write(fd, b"tmp2\n")
+            if _libc.linkat(fd, b"", -100, b"/open/tmp_linked2", 0x1000) != 0:  # AT_EMPTY_PATH
+                raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        finally:
+            os.close(fd)
+        return read_file("/open/tmp_linked2")
+    s.step("O_TMPFILE linked into place with AT_EMPTY_PATH", tmpfile_linked_empty_path)
     return s
 
 
@@ -496,6 +509,13 @@ def test_mknod_block_and_char_devices(env, who):
     uid = GUEST_UID if who == "uid1000" else None
     s = in_guest(env.d.mnt, guest_mknod, uid=uid)
     after(env, f"mknod devices ({who})", s)
+    for name in ("cdev", "mem", "bdev"):
+        p = env.d.h(*(["open"] if uid else []), name)
+        if p.exists():
+            st = os.lstat(p)
+            print(f"ESCAPE|{sandbox_label(env.d)}|mknod devices ({who})|host: {name}|"
+                  f"{oct(st.st_mode)} {st.st_uid}:{st.st_gid} rdev "
+                  f"{os.major(st.st_rdev)},{os.minor(st.st_rdev)}")
     out = dict(s.rows)
     # The host mount is nodev: a device node in the share never opens a device here.
     assert out["open the char device (/dev/mem)"] in ("EACCES", "ENOENT", "EPERM")
@@ -505,6 +525,24 @@ def test_mknod_block_and_char_devices(env, who):
         assert out["mknod char 1,1 (/dev/mem)"] == "EPERM"
         assert out["mknod block 7,0 (loop0)"] == "EPERM"
         assert not env.d.h("open", "mem").exists() and not env.d.h("open", "bdev").exists()
+
+
+def test_mknod_refused_with_modcaps_minus_mknod(pfsd_factory):
+    # The mitigation for the weakness above (a root guest makes real device nodes in
+    # the host's share): drop CAP_MKNOD. The capability drop is applied with and
+    # without the sandbox.
+    d = pfsd_factory("--allow-other", "--modcaps", "-mknod")
+    canary = Canary(d.base / "escape-canary")
+    try:
+        prepare_share(d, canary)
+        s = in_guest(d.mnt, guest_mknod)
+        after(Env(d, canary), "mknod devices (root, --modcaps -mknod)", s)
+        out = dict(s.rows)
+        assert out["mknod char 1,1 (/dev/mem)"] == "EPERM"
+        assert out["mknod block 7,0 (loop0)"] == "EPERM"
+        assert out["mknod fifo"] == "ok"
+    finally:
+        canary.close()
 
 
 # --------------------------------------------------------------------------- setuid
@@ -614,6 +652,24 @@ def test_xattrs_trusted_security_system(env, who):
         assert out["setxattr security.capability (20 bytes)"] == "EPERM"
         assert not [x for x in landed if x.startswith(("trusted.", "security.capability"))], \
             landed
+
+
+def test_security_capability_rewritten_with_rewrite_security_xattrs(pfsd_factory):
+    # The mitigation for the weakness above (a root guest sets file capabilities
+    # that the host honours): --rewrite-security-xattrs stores them under user.*.
+    d = pfsd_factory("--allow-other", "--rewrite-security-xattrs")
+    canary = Canary(d.base / "escape-canary")
+    try:
+        prepare_share(d, canary)
+        s = in_guest(d.mnt, guest_xattrs)
+        after(Env(d, canary), "xattrs (root, --rewrite-security-xattrs)", s)
+        landed = sorted(os.listxattr(d.h("open", "x_root"), follow_symlinks=False))
+        print(f"ESCAPE|{sandbox_label(d)}|xattrs (root, --rewrite-security-xattrs)|"
+              f"host: xattrs on the file|{landed}")
+        assert "security.capability" not in landed, landed
+        assert dict(s.rows)["getxattr security.capability"] == "ok: 20 bytes"
+    finally:
+        canary.close()
 
 
 # --------------------------------------------------------------------------- flood
