@@ -727,6 +727,29 @@ def test_flood_of_lookups_without_forgets(env):
 FD_LIMIT = 512
 
 
+def guest_flood_pinned(n_files: int) -> Steps:
+    """Looks up n_files and keeps each one pinned with an O_PATH fd (no OPEN is sent;
+    the client cannot forget them while held, whatever the memory pressure), tries to
+    create a file with pfsd's fd table full, then lets go of them all."""
+    s = Steps()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n_files + 256, n_files + 256))
+    held, found = [], {}
+    for i in range(n_files):
+        try:
+            held.append(os.open(f"/flood/f{i}", os.O_PATH))
+            key = "found"
+        except OSError as e:
+            key = errno.errorcode.get(e.errno, str(e.errno))
+        found[key] = found.get(key, 0) + 1
+    s.rows.append((f"lookup {n_files} files, held", ", ".join(f"{v} {k}" for k, v in
+                                                            found.items())))
+    s.step("lookup a missing name with the fd table full", os.stat, "/flood/missing")
+    s.step("create a file with the fd table full", creat, "/probe-full")
+    for fd in held:
+        os.close(fd)
+    return s
+
+
 def test_flood_past_the_fd_limit_then_forgets_recover(env):
     """Weakness (as in crosvm/virtiofsd without file handles): each inode the client
     holds pins one O_PATH fd in pfsd, so lookups without forgets can fill pfsd's fd
@@ -740,13 +763,7 @@ def test_flood_past_the_fd_limit_then_forgets_recover(env):
     d.h("flood").mkdir()
     for i in range(n):
         d.h("flood", f"f{i}").write_bytes(b"")
-    s = in_guest(d.mnt, guest_flood, n, 100, timeout=120)
-    err = None
-    try:
-        d.m("probe-full").write_bytes(b"x")
-    except OSError as e:
-        err = e.errno
-    s.rows.append(("create a file with the fd table full", errno.errorcode.get(err, "ok")))
+    s = in_guest(d.mnt, guest_flood_pinned, n, timeout=120)
     assert d.proc.poll() is None, "pfsd died with its fd table full"
     # The client forgets (its dentries and inodes dropped): FORGETs free the fds.
     Path("/proc/sys/vm/drop_caches").write_text("2\n")
@@ -760,10 +777,26 @@ def test_flood_past_the_fd_limit_then_forgets_recover(env):
                 raise
             time.sleep(0.2)
     s.rows.append(("after the client forgot (drop_caches)", "serving again"))
-    s.rows.append(("pfsd server fds after the forgets", str(fd_count(server))))
+    s.rows.append(("pfsd server fds after the forgets", f"{len(os.listdir(f'/proc/{server}/fd'))}"))
     after(env, "lookup flood past the fd limit", s)
-    assert f"{n} files" in s.rows[0][0]
-    assert err == errno.EMFILE, "the flood did not fill the fd table: the case did not run"
+    out = dict(s.rows)
+    assert "EMFILE" in out[f"lookup {n} files, held"], "the flood did not fill the fd table"
+    assert out["create a file with the fd table full"] == "EMFILE"
+
+
+def test_modcaps_unconfined_still_unmounts(pfsd_factory):
+    """Regression (found by this suite): `--sandbox none --modcaps ...` applied the
+    kept capability set to the unconfined daemon too, CAP_SYS_ADMIN went with it, and
+    on SIGTERM pfsd could not unmount ("could not unmount: Operation not permitted"),
+    leaving a dead mount behind while exiting 0."""
+    d = pfsd_factory("--sandbox", "none", "--modcaps", "-mknod")
+    assert_serving(d, "start")
+    rc = d.stop()
+    assert rc == 0, d.log_text()
+    deadline = time.monotonic() + 5
+    while d.is_mounted() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not d.is_mounted(), "pfsd --sandbox none --modcaps left its mount\n" + d.log_text()
 
 
 # --------------------------------------------------------------------------- planted bug
