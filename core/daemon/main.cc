@@ -1,5 +1,6 @@
 // pfsd: serves a host directory through the kernel's FUSE client (host mode) or
 // to a VM through vhost-user (virtio-fs), as virtiofsd does.
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -294,7 +295,13 @@ int run(const Options& opts) {
     fs = std::move(inside);
   }
   if (opts.sandbox != SandboxMode::kNone || !opts.modcaps.empty()) {
-    if (std::string err = drop_capabilities(opts.modcaps); !err.empty()) {
+    std::vector<CapChange> changes = opts.modcaps;
+    // Unconfined in host mode, pfsd unmounts by itself at SIGTERM, and umount2 needs
+    // CAP_SYS_ADMIN: keep it (an explicit -sys_admin, applied after, still wins).
+    if (opts.sandbox == SandboxMode::kNone && !opts.vhost_user()) {
+      changes.insert(changes.begin(), CapChange{true, CAP_SYS_ADMIN});
+    }
+    if (std::string err = drop_capabilities(changes); !err.empty()) {
       std::fprintf(stderr, "%s\n", err.c_str());
       return 1;
     }
