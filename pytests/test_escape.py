@@ -714,6 +714,7 @@ def test_flood_of_lookups_without_forgets(env):
     d.h("flood").mkdir()
     for i in range(FLOOD_FILES):
         d.h("flood", f"f{i}").write_bytes(b"")
+    assert_serving(d, "start")  # the mount comes before confinement: now it is done
     server = proc_stop.serving_pid(d.proc.pid)
     before = fd_count(server)
     s = in_guest(d.mnt, guest_flood, FLOOD_FILES, FLOOD_MISSES, timeout=300)
@@ -757,6 +758,7 @@ def test_flood_past_the_fd_limit_then_forgets_recover(env):
     confined and unreachable, and recover once the client forgets. The limit is
     lowered to FD_LIMIT (prlimit on the serving process) to get there quickly."""
     d = env.d
+    assert_serving(d, "start")  # the mount comes before confinement: now it is done
     server = proc_stop.serving_pid(d.proc.pid)
     resource.prlimit(server, resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
     n = FD_LIMIT + 200
