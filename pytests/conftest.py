@@ -121,6 +121,18 @@ def find_pfsd() -> Path:
     return binary
 
 
+def find_pfsd_planted() -> Path:
+    """The test-only pfsd_planted (core/planted/: bugs planted on purpose): $PFSD_PLANTED,
+    else next to pfsd. Fails loudly: the escape suite's control needs it."""
+    env = os.environ.get("PFSD_PLANTED")
+    binary = Path(env) if env else find_pfsd().parent / "pfsd_planted"
+    if not binary.is_file() or not os.access(binary, os.X_OK):
+        pytest.fail(f"pfsd_planted not found or not executable at {binary} "
+                    f"({'from $PFSD_PLANTED' if env else 'next to pfsd'}); build the "
+                    "pfsd_planted target, or point $PFSD_PLANTED at it", pytrace=False)
+    return binary
+
+
 def check_host_prerequisites() -> None:
     """The host suite needs root and /dev/fuse; without them it fails, never skips."""
     problems = []
@@ -335,15 +347,17 @@ def scratch_dir():
 
 @pytest.fixture
 def pfsd_factory(pfsd_binary, request):
-    """pfsd_factory(*args, start=True) -> Pfsd started with extra command-line args."""
+    """pfsd_factory(*args, start=True, binary=None) -> Pfsd started with extra
+    command-line args (`binary`: another build, e.g. find_pfsd_planted())."""
     instances: list[Pfsd] = []
     request.node._pfsd_instances = instances
 
-    def make(*args: str, start: bool = True, name: str | None = None) -> Pfsd:
+    def make(*args: str, start: bool = True, name: str | None = None,
+             binary: Path | None = None) -> Pfsd:
         base = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir="/tmp"))
         # World-traversable, so the unprivileged-user tests can reach the mount.
         base.chmod(0o755)
-        d = Pfsd(pfsd_binary, base, list(args), name or f"#{len(instances)}")
+        d = Pfsd(binary or pfsd_binary, base, list(args), name or f"#{len(instances)}")
         instances.append(d)
         d.shared.mkdir(mode=0o755)
         d.mnt.mkdir(mode=0o755)

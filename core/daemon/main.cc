@@ -1,5 +1,6 @@
 // pfsd: serves a host directory through the kernel's FUSE client (host mode) or
 // to a VM through vhost-user (virtio-fs), as virtiofsd does.
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -30,6 +31,9 @@
 #include "core/transport/devfuse/session_recorder.h"
 #include "core/transport/vhost_user/backend.h"
 #include "core/transport/vhost_user/fs_device.h"
+#ifdef PFS_PLANTED_BUGS  // pfsd_planted (core/planted/): test-only, bugs planted on purpose
+#include "core/planted/planted_fs.h"
+#endif
 
 namespace pfs::daemon {
 namespace {
@@ -291,7 +295,13 @@ int run(const Options& opts) {
     fs = std::move(inside);
   }
   if (opts.sandbox != SandboxMode::kNone || !opts.modcaps.empty()) {
-    if (std::string err = drop_capabilities(opts.modcaps); !err.empty()) {
+    std::vector<CapChange> changes = opts.modcaps;
+    // Unconfined in host mode, pfsd unmounts by itself at SIGTERM, and umount2 needs
+    // CAP_SYS_ADMIN: keep it (an explicit -sys_admin, applied after, still wins).
+    if (opts.sandbox == SandboxMode::kNone && !opts.vhost_user()) {
+      changes.insert(changes.begin(), CapChange{true, CAP_SYS_ADMIN});
+    }
+    if (std::string err = drop_capabilities(changes); !err.empty()) {
       std::fprintf(stderr, "%s\n", err.c_str());
       return 1;
     }
@@ -314,7 +324,13 @@ int run(const Options& opts) {
         static_cast<unsigned long long>(b.unique), static_cast<unsigned long long>(b.nodeid),
         static_cast<int>(b.reason.size()), b.reason.data(), b.error);
   };
+#ifdef PFS_PLANTED_BUGS
+  log(LogLevel::kWarn, "TEST-ONLY BUILD pfsd_planted: serving through PlantedFs (bugs planted)");
+  planted::PlantedFs planted_fs(**fs);
+  fuse::Server server(planted_fs, sopts);
+#else
   fuse::Server server(**fs, sopts);
+#endif
   if (opts.vhost_user()) {
     log_nofile(nofile);
     return run_vhost_user(opts, server, waited, std::move(listener));
