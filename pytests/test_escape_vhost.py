@@ -704,3 +704,22 @@ def test_lookup_flood_past_the_fd_limit(attack):
           f"(peak {peak} fds), {len(failed)} failed with "
           f"{sorted({r.errname for r in failed})}; {n} lookups in {took:.1f} s; "
           f"{a.s.fd_count()} fds after BATCH_FORGET")
+
+
+def test_security_capability_rewritten(attack):
+    """With --rewrite-security-xattrs a guest's security.capability lands in
+    user.virtiofs.security.capability: the host file gets no capabilities, and the
+    guest cannot write our prefix itself."""
+    a = attack("xattr-rewrite", pfsd_args=["--rewrite-security-xattrs"])
+    f = a.lookup("file")
+    cap = struct.pack("<IIIII", 0x02000000, 1 << 13, 0, 0, 0)
+    a.expect("SETXATTR security.capability (rewritten)", f"setxattr {f} security.capability {cstr(cap)}", "ok")
+    host = a.s.shared / "file"
+    assert os.getxattr(host, "user.virtiofs.security.capability") == cap
+    assert "security.capability" not in os.listxattr(host)
+    r = a.expect("GETXATTR security.capability (rewritten)", f"getxattr {f} security.capability 100", "ok")
+    assert r.data() == cap
+    a.expect("SETXATTR user.virtiofs.security.capability", f"setxattr {f} user.virtiofs.security.capability x",
+             "EPERM")
+    a.expect("GETXATTR user.virtiofs.security.capability", f"getxattr {f} user.virtiofs.security.capability 100",
+             "ENODATA")
