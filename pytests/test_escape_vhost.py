@@ -20,7 +20,6 @@ every case's answer is appended to FILE (JSON lines) for the report.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import struct
@@ -553,7 +552,7 @@ def test_two_request_queues_interleaved(attack):
     lines = []
     for i in range(12):
         q = 1 + i % 2
-        lines += [f"queue {q}", f"post lookup 1 file", f"post lookup 1 {cstr('..')}",
+        lines += [f"queue {q}", "post lookup 1 file", f"post lookup 1 {cstr('..')}",
                   f"post lookup {d} inner", f"post lookup {a.nodes['dir']} {cstr('../file')}"]
         if i % 3 == 2:
             lines.append("collect")
@@ -573,7 +572,7 @@ def test_two_request_queues_interleaved(attack):
     # Racing a rename (queue 2) with lookups through the old name (queue 1).
     for i in range(10):
         rs = a.s.send_many(["queue 2", f"post rename2 1 dir 1 tmp {RENAME_EXCHANGE}", "queue 1",
-                            f"post lookup 1 dir", f"post lookup {d} inner",
+                            "post lookup 1 dir", f"post lookup {d} inner",
                             f"post lookup 1 {cstr('dir/inner')}", "collect"])
         parts = rs[-1].line.split(" | ")[1:]
         assert parts[0].endswith(" ok"), parts[0]
@@ -618,6 +617,35 @@ def test_raw_requests(attack):
     assert r.ok, r.line
     a.after("INIT again after DESTROY")
     a.expect("LOOKUP .. after re-INIT", f"lookup 1 {cstr('..')}", "EINVAL")
+
+
+def test_hostile_sizes_and_offsets(attack):
+    """Sizes and offsets in READ/WRITE/READDIR/xattr requests that no buffer holds."""
+    a = attack("sizes")
+    f = a.lookup("file")
+    fh = a.expect("OPEN file O_RDWR", f"open {f} {O_RDWR}", "ok").num("fh")
+    a.expect("READ size 2^32-1", f"read {f} {fh} 0xffffffff", "ENOMEM")
+    a.expect("READ at offset 2^64-1", f"read {f} {fh} 100 0xffffffffffffffff", "EINVAL")
+    a.expect("READ at offset 2^63-1", f"read {f} {fh} 100 0x7fffffffffffffff", "EINVAL")
+    # A reply room smaller than the READ: the reply is cut to what fits, never beyond.
+    a.s.send("replyroom 20")
+    r = a.expect("READ 100 into a 20-byte reply", f"read {f} {fh} 100", "ok", then=("replyroom 262144",))
+    assert r.data() == b"insi", r.line
+    a.expect("WRITE at offset 2^64-16", f'write {f} {fh} 0xfffffffffffffff0 "abc"', "EINVAL")
+    a.expect("WRITE at offset 2^63-16", f'write {f} {fh} 0x7ffffffffffffff0 "abc"', "EFBIG")
+    write_in = struct.pack("<QQIIQII", fh, 0, 0xFFFFFFFF, 0, 0, 0, 0)
+    a.expect("WRITE whose size says 2^32-1", f"op 16 {f} {write_in.hex()}", "ENOMEM")
+    d = a.expect("OPENDIR root", f"opendir 1 {O_DIRECTORY}", "ok").num("fh")
+    a.expect("READDIR size 2^32-1", f"readdir 1 {d} 0xffffffff", "ENOMEM")
+    a.expect("READDIRPLUS size 2^32-1 at offset 2^64-1", f"readdirplus 1 {d} 0xffffffff 0xffffffffffffffff",
+             "ENOMEM")
+    a.expect("GETXATTR size 2^32-1", f"getxattr {f} user.x 0xffffffff", "ENOMEM")
+    a.expect("LISTXATTR size 2^32-1", f"listxattr {f} 0xffffffff", "ENOMEM")
+    setxattr_in = struct.pack("<II", 0xFFFFFFFF, 0) + b"user.x\0a"
+    a.expect("SETXATTR whose size says 2^32-1", f"op 21 {f} {setxattr_in.hex()}", "E2BIG")
+    a.expect("SETATTR size 2^64-1", f"setattr {f} size=0xffffffffffffffff", "EINVAL")
+    a.expect("SETATTR size 2^63-1", f"setattr {f} size=0x7fffffffffffffff", "EFBIG")
+    assert (a.s.shared / "file").read_bytes() == b"inside\n"
 
 
 # --------------------------------------------------------------------------- lookup flood
