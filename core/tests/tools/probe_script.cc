@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 
 namespace pfs::probe {
 namespace {
@@ -171,7 +172,7 @@ bool build_request(const std::vector<std::string>& w, Command& c, std::string& e
   } else if (v == "setattr") {
     c.opcode = FUSE_SETATTR;
     fuse_setattr_in s{};
-    bool valid_given = false;
+    std::optional<uint32_t> valid_override;
     if (a.count() < 1 || !a.num(1, "NODE", c.nodeid)) return a.fail("usage: setattr NODE KEY=VALUE...");
     for (size_t i = 2; i < w.size(); ++i) {
       const size_t eq = w[i].find('=');
@@ -186,13 +187,13 @@ bool build_request(const std::vector<std::string>& w, Command& c, std::string& e
       else if (key == "fh") s.fh = n, s.valid |= FATTR_FH;
       else if (key == "atime") s.atime = n, s.valid |= FATTR_ATIME;
       else if (key == "mtime") s.mtime = n, s.valid |= FATTR_MTIME;
-      else if (key == "valid") s.valid = static_cast<uint32_t>(n), valid_given = true;
+      else if (key == "valid") valid_override = static_cast<uint32_t>(n);
       else return a.fail("setattr: unknown key '" + key + "'");
       if ((key == "mode" || key == "uid" || key == "gid" || key == "valid") && n > UINT32_MAX) {
         return a.fail("setattr: " + key + " out of range");
       }
     }
-    (void)valid_given;
+    if (valid_override) s.valid = *valid_override;  // whatever the order of the keys
     append_obj(b, s);
   } else if (v == "readlink" || v == "statfs") {
     c.opcode = v == "readlink" ? FUSE_READLINK : FUSE_STATFS;

@@ -77,6 +77,13 @@ TEST(ProbeScript, StructuredRequests) {
   std::memcpy(&s, c.body.data(), sizeof(s));
   EXPECT_EQ(s.valid, uint32_t{FATTR_MODE | FATTR_UID});
   EXPECT_EQ(s.mode, 04755u);
+  // valid= replaces the FATTR_* bits the keys set, before or after them.
+  for (const char* line : {"setattr 3 valid=0 mode=0755", "setattr 3 mode=0755 valid=0"}) {
+    c = ok(line);
+    std::memcpy(&s, c.body.data(), sizeof(s));
+    EXPECT_EQ(s.valid, 0u) << line;
+    EXPECT_EQ(s.mode, 0755u) << line;
+  }
 
   // The in_size field can lie about the data that follows.
   c = ok(R"(ioctl 2 7 0xdeadbeef 0xffffffff "abc" 0x7fffffff)");
