@@ -16,6 +16,7 @@
 #include <cstring>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/passthrough/scoped_fd.h"
@@ -268,5 +269,58 @@ class FakeFrontend {
   int sock_;
   uint32_t last_request_ = 0;
 };
+
+// The set-up sequence QEMU's vhost-user-fs-pci sends: features, protocol features
+// (MQ, REPLY_ACK), queue count, owner, the one memory region, then each ring in
+// `rings` (index = position) with its kick and call eventfds, enabled. Empty when
+// every step was accepted; otherwise the step that failed.
+inline std::string negotiate_frontend(FakeFrontend& f, const FakeGuestMemory& mem,
+                                      std::span<FakeRing* const> rings) {
+  namespace v = pfs::transport::vhost_user;
+  if (!f.send(v::Request::kGetFeatures, nullptr, 0) || !f.reply_u64()) return "GET_FEATURES";
+  if (!f.send(v::Request::kGetProtocolFeatures, nullptr, 0) || !f.reply_u64()) {
+    return "GET_PROTOCOL_FEATURES";
+  }
+  if (!f.send_u64(v::Request::kSetProtocolFeatures, v::kProtocolMq | v::kProtocolReplyAck)) {
+    return "SET_PROTOCOL_FEATURES";
+  }
+  auto queues = std::optional<uint64_t>();
+  if (!f.send(v::Request::kGetQueueNum, nullptr, 0) || !(queues = f.reply_u64())) {
+    return "GET_QUEUE_NUM";
+  }
+  if (*queues < rings.size()) return "GET_QUEUE_NUM: the back-end has only " + std::to_string(*queues);
+  if (!f.send(v::Request::kSetOwner, nullptr, 0)) return "SET_OWNER";
+  const uint64_t acked = v::kFeatureVersion1 | v::kFeatureProtocolFeatures | v::kFeatureEventIdx |
+                         v::kFeatureIndirectDesc;
+  if (!f.send_u64(v::Request::kSetFeatures, acked)) return "SET_FEATURES";
+  struct {
+    uint32_t n, pad;
+    v::MemRegion r;
+  } table{1, 0, mem.region()};
+  const int memfd = mem.fd();
+  if (!f.send(v::Request::kSetMemTable, &table, sizeof(table), {&memfd, 1}, true)) {
+    return "SET_MEM_TABLE";
+  }
+  if (auto ack = f.reply_u64(); !ack || *ack != 0) return "SET_MEM_TABLE ack";
+  for (uint32_t q = 0; q < rings.size(); ++q) {
+    FakeRing& r = *rings[q];
+    v::VringAddr a{q,
+                   0,
+                   FakeGuestMemory::uva(r.desc_gpa()),
+                   FakeGuestMemory::uva(r.used_gpa()),
+                   FakeGuestMemory::uva(r.avail_gpa()),
+                   0};
+    const int kick = r.kick_fd(), call = r.call_fd();
+    const bool sent = f.send_state(v::Request::kSetVringNum, q, r.size()) &&
+                      f.send_state(v::Request::kSetVringBase, q, 0) &&
+                      f.send(v::Request::kSetVringAddr, &a, sizeof(a)) &&
+                      f.send_u64(v::Request::kSetVringKick, q, {&kick, 1}) &&
+                      f.send_u64(v::Request::kSetVringCall, q, {&call, 1}) &&
+                      f.send_state(v::Request::kSetVringEnable, q, 1, true);
+    auto ack = f.reply_u64();
+    if (!sent || !ack || *ack != 0) return "ring " + std::to_string(q);
+  }
+  return "";
+}
 
 }  // namespace pfs::testing
