@@ -20,6 +20,7 @@ from proc_stop import serving_pid, stop_by_pid  # noqa: E402  (the suite's own h
 MOUNT_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 KILL_TIMEOUT = 5.0
+SERVER_TIMEOUT = 5.0
 SCRATCH_PREFIX = "pfs-soak-"
 
 
@@ -49,6 +50,20 @@ def fuse_mounted(path: Path) -> bool:
             fields = pre.split(" ")
             if len(fields) >= 5 and _unescape(fields[4]) == want and post.startswith("fuse"):
                 return True
+    return False
+
+
+def holds_dev_fuse(pid: int) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/fuse":
+                return True
+        except OSError:
+            pass
     return False
 
 
@@ -98,21 +113,19 @@ class Daemon:
                 raise DaemonError(f"pfsd did not mount {self.mnt} within {MOUNT_TIMEOUT:.0f} s"
                                   f"\n{self.log()}")
             time.sleep(0.01)
-        # The confined chain (supervisor -> pid 1 of the pid namespace -> server) is
-        # complete once the mount is up; poll briefly in case the last fork lags.
-        deadline = time.monotonic() + 2.0
+        # The mount appears before the confined chain (supervisor -> pid 1 of the pid
+        # namespace -> server) is complete, so serving_pid() right now may name the
+        # middle process. The server is the one holding /dev/fuse.
+        deadline = time.monotonic() + SERVER_TIMEOUT
         while True:
-            self.server_pid = serving_pid(self.proc.pid)
-            if self.server_pid != self.proc.pid or time.monotonic() > deadline:
-                break
-            if self.unconfined():
-                break
-            time.sleep(0.05)
-
-    def unconfined(self) -> bool:
-        a = self.extra_args
-        return "--sandbox=none" in a or any(
-            x == "--sandbox" and y == "none" for x, y in zip(a, a[1:]))
+            pid = serving_pid(self.proc.pid)
+            if holds_dev_fuse(pid):
+                self.server_pid = pid
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise DaemonError(f"no pfsd process holding /dev/fuse under pid "
+                                  f"{self.proc.pid} within {SERVER_TIMEOUT:.0f} s\n{self.log()}")
+            time.sleep(0.02)
 
     def log(self) -> str:
         try:
