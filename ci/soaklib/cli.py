@@ -113,9 +113,22 @@ class Run:
             self.samples.append(Sample(t, kind, p.fds, p.rss_kib, p.threads))
         print(report.line(t, kind, p, ops_s, errors, races), flush=True)
 
+    def server(self) -> int:
+        """The serving pid, checked again at every sample (a pfsd that replaced its
+        server process would otherwise be sampled through a dead or idle pid)."""
+        pid = self.daemon.find_server()
+        if pid is None:
+            raise DaemonError(f"pfsd has no serving process holding /dev/fuse any more\n"
+                              f"{self.daemon.log()}")
+        if pid != self.daemon.server_pid:
+            self.problems.append(f"the serving pfsd process changed: {self.daemon.server_pid}"
+                                 f" -> {pid}")
+            self.daemon.server_pid = pid
+        return pid
+
     def sample_running(self) -> None:
         t = time.monotonic() - self.t0
-        p = read_proc(self.daemon.server_pid)
+        p = read_proc(self.server())
         ops = sum(self.ctl.ops)
         active = (t - self.last[0]) - self.paused_s
         ops_s = (ops - self.last[1]) / active if active > 0 else 0.0
@@ -127,7 +140,7 @@ class Run:
         if not load.pause(self.ctl):
             self.problems.append("clients did not pause within 30 s")
         t = time.monotonic() - self.t0
-        p, err = quiet_sample(self.daemon.server_pid)
+        p, err = quiet_sample(self.server())
         self.drop_error = self.drop_error or err
         self.record("quiet", p, t, 0.0)
         load.resume(self.ctl)
@@ -151,9 +164,9 @@ class Run:
               f"{a.minutes:g} min, interval {a.interval:g} s, warm-up {self.warmup:.0f} s; "
               f"out {self.out}", flush=True)
         print(report.HEADER, flush=True)
-        self.record("start", read_proc(self.daemon.server_pid), 0.0, 0.0)
+        self.record("start", read_proc(self.server()), 0.0, 0.0)
         self.ctl, self.procs = load.start_clients(a.clients, self.daemon.mnt, self.seed,
-                                                  self.out)
+                                                  self.out, self.daemon.shared)
         self.t0 = time.monotonic()
         quiet_done = False
         k = 1

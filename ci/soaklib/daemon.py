@@ -21,6 +21,7 @@ MOUNT_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 KILL_TIMEOUT = 5.0
 SERVER_TIMEOUT = 5.0
+STABLE_S = 0.3
 SCRATCH_PREFIX = "pfs-soak-"
 
 
@@ -114,18 +115,32 @@ class Daemon:
                                   f"\n{self.log()}")
             time.sleep(0.01)
         # The mount appears before the confined chain (supervisor -> pid 1 of the pid
-        # namespace -> server) is complete, so serving_pid() right now may name the
-        # middle process. The server is the one holding /dev/fuse.
+        # namespace -> server) is complete, and pid 1 holds /dev/fuse for a moment
+        # before it forks the server: the server is the leaf of the chain that holds
+        # /dev/fuse, and stays so (the same answer over STABLE_S).
         deadline = time.monotonic() + SERVER_TIMEOUT
+        seen, since = None, time.monotonic()
         while True:
-            pid = serving_pid(self.proc.pid)
-            if holds_dev_fuse(pid):
+            pid = self.find_server()
+            if pid != seen:
+                seen, since = pid, time.monotonic()
+            elif pid is not None and time.monotonic() - since >= STABLE_S:
                 self.server_pid = pid
                 return
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise DaemonError(f"no pfsd process holding /dev/fuse under pid "
+                raise DaemonError(f"no stable pfsd process holding /dev/fuse under pid "
                                   f"{self.proc.pid} within {SERVER_TIMEOUT:.0f} s\n{self.log()}")
             time.sleep(0.02)
+
+    def find_server(self) -> int | None:
+        """The leaf of pfsd's process chain if it holds /dev/fuse, else None."""
+        if self.proc is None:
+            return None
+        try:
+            pid = serving_pid(self.proc.pid)
+        except AssertionError:  # several children: mid-fork
+            return None
+        return pid if holds_dev_fuse(pid) else None
 
     def log(self) -> str:
         try:

@@ -15,6 +15,7 @@ client-<N>.json with its counts, error samples and tree problems).
 
 from __future__ import annotations
 
+import collections
 import errno
 import json
 import multiprocessing
@@ -68,10 +69,13 @@ class Mismatch(Exception):
 
 
 class Client:
-    def __init__(self, idx: int, mnt: Path, seed: int, ctl: Control, out: Path):
+    def __init__(self, idx: int, mnt: Path, seed: int, ctl: Control, out: Path,
+                 host: Path | None = None):
         self.idx = idx
         self.mnt = mnt
         self.root = mnt / f"c{idx}"
+        self.host_root = host / f"c{idx}" if host else None  # for diagnostics only
+        self.recent: collections.deque = collections.deque(maxlen=400)  # own changes
         self.rng = random.Random(seed)
         self.ctl = ctl
         self.out = out
@@ -126,12 +130,41 @@ class Client:
                 else:
                     self.error(f"{name}: {e!r}")
             except Mismatch as e:
-                self.error(f"{name}: {e}")
+                self.error(f"{name}: {e}{self.diagnose(e.args[1] if len(e.args) > 1 else None)}")
             except Exception:  # noqa: BLE001  (a bug of ci/soak itself: say so, go on)
                 self.error(f"{name}: internal error in ci/soak: {traceback.format_exc()}")
             self.op_counts[name] = self.op_counts.get(name, 0) + 1
             self.ctl.ops[i] += 1
         self.release(all_=True)
+
+    def note(self, what: str) -> None:
+        self.recent.append(f"{time.monotonic():.3f} {what}")
+
+    def diagnose(self, rel: str | None) -> str:
+        """What the mount and the host say about rel right now, and the client's recent
+        changes to it (its names share the inode: any of them)."""
+        if rel is None:
+            return ""
+        out = []
+        for label, path in (("mount", self.p(rel)),
+                            ("host", self.host_root / rel if self.host_root else None)):
+            if path is None:
+                continue
+            try:
+                st = os.lstat(path)
+                out.append(f"{label} now: size {st.st_size} nlink {st.st_nlink} ino {st.st_ino}")
+                if label == "mount":
+                    out.append(f"mount re-read: {len(self.read_all(path))} bytes")
+                    held = [fd for _, fd in self.held if os.fstat(fd).st_ino == st.st_ino]
+                    out.append(f"held open by this client: {len(held)} fd(s)")
+            except OSError as e:
+                out.append(f"{label}: {e!r}")
+        e = self.model.entries.get(rel)
+        names = [p for p, x in self.model.entries.items()
+                 if e is not None and x.kind == "file" and x.ino == e.ino]
+        hist = [h for h in self.recent if any(f" {n} " in h or h.endswith(f" {n}") for n in names)]
+        return "\n    " + "\n    ".join(out + [f"names of the inode: {names}"]
+                                       + [f"recent: {h}" for h in hist[-15:]])
 
     def error(self, msg: str) -> None:
         self.ctl.errors[self.idx] += 1
@@ -181,6 +214,7 @@ class Client:
             if all_ or t <= now:
                 try:
                     os.fstat(fd)
+                    self.note(f"release fd {fd}")
                 except OSError as e:
                     self.error(f"fstat of a held file: {e!r}")
                 finally:
@@ -193,6 +227,7 @@ class Client:
         if len(self.held) >= MAX_HELD:
             return
         fd = os.open(path, flags)
+        self.note(f"hold {os.path.relpath(path, self.root)} fd {fd}")
         self.held.append((time.monotonic() + self.rng.uniform(*HOLD_S), fd))
 
     @staticmethod
@@ -216,10 +251,12 @@ class Client:
         data = self.data(32 * 1024)
         fd = os.open(self.p(rel), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         try:
-            os.write(fd, data)
+            if os.write(fd, data) != len(data):
+                raise Mismatch(f"{rel}: short write", rel)
         finally:
             os.close(fd)
         self.model.create(rel, data)
+        self.note(f"create {rel} size {len(data)}")
 
     def write(self) -> None:
         rel = self.pick("file")
@@ -233,10 +270,11 @@ class Client:
         fd = os.open(self.p(rel), os.O_WRONLY)
         try:
             if os.pwrite(fd, data, off) != len(data):
-                raise Mismatch(f"{rel}: short write")
+                raise Mismatch(f"{rel}: short write", rel)
         finally:
             os.close(fd)
         self.model.write(rel, off, data)
+        self.note(f"write {rel} off {off} len {len(data)} -> {len(self.model.inode_of(rel).data)}")
 
     def read(self) -> None:
         rel = self.pick("file")
@@ -246,7 +284,7 @@ class Client:
         want = self.model.inode_of(rel).data
         if got != want:
             raise Mismatch(f"{rel}: read {len(got)} bytes, want {len(want)}"
-                           + (" (same size, other data)" if len(got) == len(want) else ""))
+                           + (" (same size, other data)" if len(got) == len(want) else ""), rel)
 
     def stat(self) -> None:
         rel = self.rng.choice([p for p in self.model.entries if p] or [""])
@@ -259,7 +297,7 @@ class Client:
             want = len(self.model.inodes[e.ino].data)
             if st.st_size != want or st.st_nlink != self.model.nlink(e.ino):
                 raise Mismatch(f"{rel}: size {st.st_size} nlink {st.st_nlink}, want {want} "
-                               f"{self.model.nlink(e.ino)}")
+                               f"{self.model.nlink(e.ino)}", rel)
 
     def readdir(self) -> None:
         d = self.rng.choice(self.model.paths("dir"))
@@ -292,6 +330,7 @@ class Client:
                     return self.unlink()
         os.rename(self.p(src), self.p(dst))
         self.model.rename(src, dst)
+        self.note(f"rename {src} {dst}")
 
     def link(self) -> None:
         src, dst = self.pick("file"), self.free(FILE_NAMES)
@@ -299,6 +338,7 @@ class Client:
             return
         os.link(self.p(src), self.p(dst))
         self.model.link(src, dst)
+        self.note(f"link {src} {dst}")
 
     def unlink(self) -> None:
         rel = self.pick("symlink" if self.rng.random() < 0.2 else "file")
@@ -306,6 +346,7 @@ class Client:
             return
         os.unlink(self.p(rel))
         self.model.remove(rel)
+        self.note(f"unlink {rel}")
 
     def mkdir(self) -> None:
         rel = self.free(DIR_NAMES, max_depth=MAX_DEPTH - 1)
@@ -327,6 +368,7 @@ class Client:
             else:
                 os.unlink(self.p(rel))
             self.model.remove(rel)
+            self.note(f"rmtree-remove {rel}")
 
     def symlink(self) -> None:
         rel = self.free(LINK_NAMES)
@@ -394,6 +436,7 @@ class Client:
         size = self.rng.randint(0, 64 * 1024)
         os.truncate(self.p(rel), size)
         self.model.truncate(rel, size)
+        self.note(f"truncate {rel} {size}")
 
     def fsync(self) -> None:
         rel = self.pick("file")
@@ -403,11 +446,13 @@ class Client:
         off = len(self.model.inode_of(rel).data)
         fd = os.open(self.p(rel), os.O_WRONLY)
         try:
-            os.pwrite(fd, data, off)
+            if os.pwrite(fd, data, off) != len(data):
+                raise Mismatch(f"{rel}: short write", rel)
             os.fsync(fd)
         finally:
             os.close(fd)
         self.model.write(rel, off, data)
+        self.note(f"fsync-append {rel} off {off} len {len(data)}")
 
     def hold(self) -> None:
         rel = self.pick("file")
@@ -478,13 +523,13 @@ class Client:
         self.hold_fd(self.sp(), os.O_RDONLY)
 
 
-def client_main(idx: int, mnt: str, seed: int, ctl: Control, out: str) -> None:
+def client_main(idx: int, mnt: str, seed: int, ctl: Control, out: str, host: str) -> None:
     # Ctrl-C reaches the whole process group: the parent alone decides when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     result: dict = {"client": idx}
     try:
-        c = Client(idx, Path(mnt), seed, ctl, Path(out))
+        c = Client(idx, Path(mnt), seed, ctl, Path(out), Path(host))
         try:
             c.run()
         except Exception:  # noqa: BLE001  (a crash of the client is a result too)
@@ -496,10 +541,10 @@ def client_main(idx: int, mnt: str, seed: int, ctl: Control, out: str) -> None:
         json.dump(result, f, indent=1)
 
 
-def start_clients(n: int, mnt: Path, seed: int, out: Path):
+def start_clients(n: int, mnt: Path, seed: int, out: Path, host: Path):
     ctx = multiprocessing.get_context("fork")
     ctl = Control(ctx, n)
-    procs = [ctx.Process(target=client_main, args=(i, str(mnt), seed * 1000 + i, ctl, str(out)),
+    procs = [ctx.Process(target=client_main, args=(i, str(mnt), seed * 1000 + i, ctl, str(out), str(host)),
                          name=f"soak-client-{i}") for i in range(n)]
     for p in procs:
         p.start()
