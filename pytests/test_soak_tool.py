@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import signal
 import subprocess
@@ -206,6 +205,7 @@ def test_short_soak_is_flat_and_writes_csv_png_verdict(pfsd_binary, scratch_dir)
                                 "--clients", "3", "--seed", "7"),
                        capture_output=True, text=True, timeout=RUN_TIMEOUT)
     text = r.stdout + r.stderr
+    print(text)  # shown with any failure below
     assert r.returncode == 0, text
     assert "ci/soak: PASS" in text and "verdict: FLAT" in text, text
     assert_left_nothing(scratch_of(text))

@@ -27,7 +27,7 @@ import traceback
 from pathlib import Path
 
 from . import treecheck
-from .model import DIR_NAMES, FILE_NAMES, LINK_NAMES, MAX_DEPTH, Model, depth, join
+from .model import DIR_NAMES, FILE_NAMES, LINK_NAMES, MAX_DEPTH, Model, depth
 
 RUN, PAUSE, STOP = 0, 1, 2
 MAX_FILE = 192 * 1024
@@ -544,7 +544,8 @@ def client_main(idx: int, mnt: str, seed: int, ctl: Control, out: str, host: str
 def start_clients(n: int, mnt: Path, seed: int, out: Path, host: Path):
     ctx = multiprocessing.get_context("fork")
     ctl = Control(ctx, n)
-    procs = [ctx.Process(target=client_main, args=(i, str(mnt), seed * 1000 + i, ctl, str(out), str(host)),
+    procs = [ctx.Process(target=client_main,
+                         args=(i, str(mnt), seed * 1000 + i, ctl, str(out), str(host)),
                          name=f"soak-client-{i}") for i in range(n)]
     for p in procs:
         p.start()

@@ -48,7 +48,8 @@ def plot(csv_path: Path, png: Path, title: str) -> str | None:
             f.write("\n\n")
     xmax = max([float(r["minute"]) for r in rows] + [0.1]) * 1.03
     script = png.with_suffix(".gp")
-    script.write_text(SCRIPT.format(png=png, dat=dat, xmax=f"{xmax:.3f}", title=title.replace('"', "'")))
+    script.write_text(SCRIPT.format(png=png, dat=dat, xmax=f"{xmax:.3f}",
+                                    title=title.replace('"', "'")))
     res = subprocess.run([gnuplot, str(script)], capture_output=True, text=True, timeout=60)
     if res.returncode != 0 or not png.exists():
         return f"gnuplot failed ({res.returncode}): {res.stderr.strip()}"
