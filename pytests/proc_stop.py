@@ -64,9 +64,16 @@ def wait_gone(pids: list[int], timeout: float = 5.0) -> list[int]:
         time.sleep(0.01)
 
 
-def serving_pid(pid: int) -> int:
-    """The process that serves requests: pid itself when pfsd is unconfined, else the
-    leaf of its chain (supervisor -> [pid 1 of the sandbox's pid namespace ->] server)."""
+def _status(pid: int) -> dict:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def _leaf(pid: int) -> int:
     for _ in range(3):
         try:
             with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -78,3 +85,26 @@ def serving_pid(pid: int) -> int:
             return pid
         pid = kids[0]
     return pid
+
+
+def serving_pid(pid: int, timeout: float = 10.0) -> int:
+    """The process that serves requests: pid itself when pfsd is unconfined, else the
+    leaf of its chain (supervisor -> [pid 1 of the sandbox's pid namespace ->] server).
+
+    The mount (or the listening socket) exists before pfsd confines itself, so the
+    chain may still be growing: wait until its leaf is the server, the process that
+    has set no_new_privs (pfsd does so once, after the sandbox step) and is not pid 1
+    of a pid namespace (which sets it too, after forking the server)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        leaf = _leaf(pid)
+        try:
+            st = _status(leaf)
+            ready = st.get("NoNewPrivs") == "1" and st.get("NSpid", "").split()[-1:] != ["1"]
+        except OSError:
+            ready = False
+        if ready or time.monotonic() > deadline:
+            return leaf
+        time.sleep(0.01)
+
+

@@ -32,9 +32,13 @@ KEPT_CAPS = sum(1 << b for b in (0, 1, 3, 4, 6, 7, 27, 31))
 CAP_SYS_ADMIN = 21
 
 
-def children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(x) for x in f.read().split()]
+def _ancestors(pid: int) -> list[int]:
+    out = []
+    while pid > 1:
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        out.append(pid)
+    return out
 
 
 def serving_pid(pfsd) -> int:
@@ -170,9 +174,8 @@ def test_vhost_user_sandboxed_answers_and_exits(vhost_pfsd):
     GET_FEATURES, VERSION = 1, 0x1
     d = vhost_pfsd("--sandbox", "namespace", "--seccomp", "kill")
     d.wait_listening()
-    pid = d.proc.pid
-    for _ in range(2):
-        (pid,) = children(pid)
+    pid = proc_stop.serving_pid(d.proc.pid)
+    assert pid != d.proc.pid and d.proc.pid in _ancestors(pid), "the server is not confined"
     st = status_fields(pid)
     assert int(st["CapEff"], 16) == KEPT_CAPS and st["Seccomp"] == "2"
     assert st["NoNewPrivs"] == "1"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import signal
 import subprocess
@@ -281,3 +282,23 @@ def test_soak_vm_option_says_not_implemented():
     r = subprocess.run([str(SOAK), "--vm", "--minutes", "1"], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 2 and "--vm is not implemented" in r.stderr, r
+
+
+def test_model_write_of_nothing_past_the_end_keeps_the_size(tmp_path):
+    # What the kernel does (a zero-length pwrite past EOF does not extend the file),
+    # checked on a real file, and the clients' model must agree (a 10-minute soak
+    # once reported "read 28459 bytes, want 30122" from exactly this).
+    f = tmp_path / "f"
+    f.write_bytes(b"x" * 10)
+    fd = os.open(f, os.O_WRONLY)
+    try:
+        assert os.pwrite(fd, b"", 100) == 0
+    finally:
+        os.close(fd)
+    assert f.stat().st_size == 10
+    m = Model()
+    m.create("f", b"x" * 10)
+    m.write("f", 100, b"")
+    assert len(m.inode_of("f").data) == 10
+    m.write("f", 12, b"ab")
+    assert bytes(m.inode_of("f").data) == b"x" * 10 + b"\0\0ab"
