@@ -64,7 +64,8 @@ def wait_gone(pids: list[int], timeout: float = 5.0) -> list[int]:
         time.sleep(0.01)
 
 
-def _status(pid: int) -> dict:
+def status_fields(pid: int) -> dict:
+    """/proc/PID/status as a dict of its fields."""
     out = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -99,7 +100,7 @@ def serving_pid(pid: int, timeout: float = 10.0) -> int:
     while True:
         leaf = _leaf(pid)
         try:
-            st = _status(leaf)
+            st = status_fields(leaf)
             ready = st.get("NoNewPrivs") == "1" and st.get("NSpid", "").split()[-1:] != ["1"]
         except OSError:
             ready = False

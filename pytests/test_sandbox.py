@@ -46,13 +46,7 @@ def serving_pid(pfsd) -> int:
     return proc_stop.serving_pid(pfsd.proc.pid)
 
 
-def status_fields(pid: int) -> dict:
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
+status_fields = proc_stop.status_fields
 
 
 def ordinary_work(pfsd) -> None:
