@@ -170,13 +170,12 @@ Result<Entry> PlantedFs::symlink(const Context& c, std::string_view target, Inod
                                  std::string_view name, std::string_view sec) {
   return inner_.symlink(c, target, parent, name, sec);
 }
-Result<Entry> PlantedFs::mknod(const Context& c, Inode parent, std::string_view name,
-                               uint32_t mode, uint32_t rdev, uint32_t umask,
-                               std::string_view sec) {
+Result<Entry> PlantedFs::mknod(const Context& c, Inode parent, std::string_view name, uint32_t mode,
+                               uint32_t rdev, uint32_t umask, std::string_view sec) {
   return inner_.mknod(c, parent, name, mode, rdev, umask, sec);
 }
-Result<Entry> PlantedFs::mkdir(const Context& c, Inode parent, std::string_view name,
-                               uint32_t mode, uint32_t umask, std::string_view sec) {
+Result<Entry> PlantedFs::mkdir(const Context& c, Inode parent, std::string_view name, uint32_t mode,
+                               uint32_t umask, std::string_view sec) {
   return inner_.mkdir(c, parent, name, mode, umask, sec);
 }
 Status PlantedFs::unlink(const Context& c, Inode parent, std::string_view name) {
@@ -235,13 +234,12 @@ Result<fuse::CreateReply> PlantedFs::create(const Context& c, Inode parent, std:
   return inner_.create(c, parent, name, mode, flags, umask, sec);
 }
 Result<fuse::CreateReply> PlantedFs::tmpfile(const Context& c, Inode parent, uint32_t mode,
-                                             uint32_t flags, uint32_t umask,
-                                             std::string_view sec) {
+                                             uint32_t flags, uint32_t umask, std::string_view sec) {
   return inner_.tmpfile(c, parent, mode, flags, umask, sec);
 }
 Result<fuse::IoctlReply> PlantedFs::ioctl(const Context& c, Inode i, Handle h, uint32_t flags,
-                                          uint32_t cmd, uint64_t arg,
-                                          std::span<const uint8_t> in, std::span<uint8_t> out) {
+                                          uint32_t cmd, uint64_t arg, std::span<const uint8_t> in,
+                                          std::span<uint8_t> out) {
   return inner_.ioctl(c, i, h, flags, cmd, arg, in, out);
 }
 Status PlantedFs::fallocate(const Context& c, Inode i, Handle h, uint32_t mode, uint64_t offset,
@@ -253,9 +251,8 @@ Result<uint64_t> PlantedFs::lseek(const Context& c, Inode i, Handle h, uint64_t 
   return inner_.lseek(c, i, h, offset, whence);
 }
 Result<size_t> PlantedFs::copy_file_range(const Context& c, Inode inode_in, Handle handle_in,
-                                          uint64_t offset_in, Inode inode_out,
-                                          Handle handle_out, uint64_t offset_out,
-                                          uint64_t length, uint64_t flags) {
+                                          uint64_t offset_in, Inode inode_out, Handle handle_out,
+                                          uint64_t offset_out, uint64_t length, uint64_t flags) {
   return inner_.copy_file_range(c, inode_in, handle_in, offset_in, inode_out, handle_out,
                                 offset_out, length, flags);
 }

@@ -108,14 +108,13 @@ class PlantedFs final : public fuse::FileSystem {
   struct Followed {
     explicit Followed(ScopedFd f) : fd(std::move(f)) {}
     const ScopedFd fd;  // O_RDONLY of whatever the target resolved to
-    uint64_t refs = 1;               // the client's lookups, under mu_
+    uint64_t refs = 1;  // the client's lookups, under mu_
   };
   static bool planted(uint64_t id) { return id >= kPlantedBase; }
   std::shared_ptr<Followed> find_inode(fuse::Inode inode);
   std::shared_ptr<Followed> find_handle(fuse::Handle handle);
   // PLANTED BUG 1: resolves the symlink `link` (an entry in `parent`) by following it.
-  Result<fuse::Entry> follow(const fuse::Context& ctx, fuse::Inode parent,
-                             const fuse::Entry& link);
+  Result<fuse::Entry> follow(const fuse::Context& ctx, fuse::Inode parent, const fuse::Entry& link);
 
   passthrough::PassthroughFs& inner_;
   std::mutex mu_;

@@ -288,7 +288,8 @@ inline std::string negotiate_frontend(FakeFrontend& f, const FakeGuestMemory& me
   if (!f.send(v::Request::kGetQueueNum, nullptr, 0) || !(queues = f.reply_u64())) {
     return "GET_QUEUE_NUM";
   }
-  if (*queues < rings.size()) return "GET_QUEUE_NUM: the back-end has only " + std::to_string(*queues);
+  if (*queues < rings.size())
+    return "GET_QUEUE_NUM: the back-end has only " + std::to_string(*queues);
   if (!f.send(v::Request::kSetOwner, nullptr, 0)) return "SET_OWNER";
   const uint64_t acked = v::kFeatureVersion1 | v::kFeatureProtocolFeatures | v::kFeatureEventIdx |
                          v::kFeatureIndirectDesc;

@@ -83,7 +83,8 @@ class Probe {
     std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
     sock_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     // The result matters: without a connection there is nothing to probe.
-    if (!sock_.valid() || ::connect(sock_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    if (!sock_.valid() ||
+        ::connect(sock_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
       return "connect " + path + ": " + std::strerror(errno);
     }
     fe_ = std::make_unique<FakeFrontend>(sock_.get());
@@ -136,7 +137,8 @@ class Probe {
       case Command::Kind::kCollect: {
         std::string out = "collected " + std::to_string(posted_.size());
         for (const Slot& s : posted_) {
-          out += " | unique=" + std::to_string(s.unique) + " queue=" + std::to_string(s.queue) + " " + wait(s);
+          out += " | unique=" + std::to_string(s.unique) + " queue=" + std::to_string(s.queue) +
+                 " " + wait(s);
         }
         posted_.clear();
         per_queue_.clear();
@@ -232,11 +234,12 @@ class Probe {
     if (s.reply_room == 0) return "noreply used=" + std::to_string(len);
     if (len == 0) return "empty used=0";
     const uint32_t n = std::min(len, s.reply_room);
-    std::string line = pfs::probe::format_reply(
-        s.cmd, std::span<const uint8_t>(mem_.at(s.reply_gpa), n), len);
+    std::string line =
+        pfs::probe::format_reply(s.cmd, std::span<const uint8_t>(mem_.at(s.reply_gpa), n), len);
     fuse_out_header h{};
     std::memcpy(&h, mem_.at(s.reply_gpa), sizeof(h));
-    if (n >= sizeof(h) && h.unique != s.unique) line += " unique-mismatch=" + std::to_string(h.unique);
+    if (n >= sizeof(h) && h.unique != s.unique)
+      line += " unique-mismatch=" + std::to_string(h.unique);
     return line;
   }
 
@@ -300,7 +303,8 @@ int main(int argc, char** argv) {
       uint64_t& dst = a == "--queues" ? queues : a == "--timeout" ? timeout_ms : init_flags;
       const char* v = value(a.c_str());
       if (!parse_num(v, dst) || (a == "--queues" && (dst < 1 || dst > 16)) ||
-          (a == "--timeout" && (dst < 1 || dst > 600000)) || (a == "--init-flags" && dst > UINT32_MAX)) {
+          (a == "--timeout" && (dst < 1 || dst > 600000)) ||
+          (a == "--init-flags" && dst > UINT32_MAX)) {
         std::fprintf(stderr, "pfs_vhost_probe: bad value for %s: '%s'\n", a.c_str(), v);
         return 2;
       }

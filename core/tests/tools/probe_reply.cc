@@ -40,14 +40,15 @@ std::string errno_name(int err) {
 #define E(x) \
   case x:    \
     return #x;
-    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(EBADF) E(EAGAIN) E(ENOMEM)
-    E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST) E(EXDEV) E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL)
-    E(ENFILE) E(EMFILE) E(ENOTTY) E(EFBIG) E(ENOSPC) E(ESPIPE) E(EROFS) E(EMLINK) E(ERANGE)
-    E(ENAMETOOLONG) E(ENOSYS) E(ENOTEMPTY) E(ELOOP) E(ENODATA) E(EOVERFLOW) E(EPROTO)
-    E(EOPNOTSUPP) E(ESTALE) E(EDQUOT) E(ENOTCONN)
+    E(EPERM)
+        E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(EBADF) E(EAGAIN) E(ENOMEM) E(EACCES)
+            E(EFAULT) E(EBUSY) E(EEXIST) E(EXDEV) E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL) E(ENFILE)
+                E(EMFILE) E(ENOTTY) E(EFBIG) E(ENOSPC) E(ESPIPE) E(EROFS) E(EMLINK) E(ERANGE)
+                    E(ENAMETOOLONG) E(ENOSYS) E(ENOTEMPTY) E(ELOOP) E(ENODATA) E(EOVERFLOW)
+                        E(EPROTO) E(EOPNOTSUPP) E(ESTALE) E(EDQUOT) E(ENOTCONN)
 #undef E
-    default:
-      return "E" + std::to_string(err);
+                            default : return "E" +
+                                      std::to_string(err);
   }
 }
 
@@ -78,7 +79,8 @@ std::string format_reply(const Command& c, std::span<const uint8_t> reply, uint3
     case FUSE_CREATE: {
       fuse_entry_out e{};
       fuse_open_out o{};
-      if (!take(p, e) || !take(p.subspan(std::min(p.size(), sizeof(e))), o)) return out + " short" + data_fields(p) + extra;
+      if (!take(p, e) || !take(p.subspan(std::min(p.size(), sizeof(e))), o))
+        return out + " short" + data_fields(p) + extra;
       std::snprintf(buf, sizeof(buf), " fh=%" PRIu64 " open_flags=0x%x", o.fh, o.open_flags);
       return out + entry_fields(e) + buf + extra;
     }

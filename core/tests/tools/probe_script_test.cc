@@ -1,5 +1,7 @@
 // The pfs_vhost_probe script parser: good lines build the exact request bytes,
 // bad lines are refused with a message that says what is wrong.
+#include "core/tests/tools/probe_script.h"
+
 #include <gtest/gtest.h>
 #include <linux/fuse.h>
 
@@ -7,7 +9,6 @@
 #include <string>
 
 #include "core/tests/tools/probe_reply.h"
-#include "core/tests/tools/probe_script.h"
 
 namespace pfs::probe {
 namespace {
