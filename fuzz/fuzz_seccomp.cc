@@ -52,7 +52,6 @@ constexpr Extra kFuzzOnly[] = {
     {"sched_getaffinity", "libFuzzer/sanitizers: a new thread's CPU count"},
     {"unlink", "libFuzzer: a reduced input replaces its corpus file (found by the 60 s run)"},
     // the sanitizers
-    {"sigaltstack", "ASan's alternate signal stack per thread"},
     {"pipe2", "sanitizers: IsAccessibleMemoryRange probes memory with a pipe write"},
     {"prctl", "LeakSanitizer: PR_SET_DUMPABLE, PR_SET_PTRACER around stopping the world"},
     {"clone", "LeakSanitizer: its tracer task (clone without CLONE_THREAD)"},

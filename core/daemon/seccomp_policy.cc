@@ -122,6 +122,9 @@ constexpr Allowed kCommon[] = {
     {"gettid", Seen::kUnseen,
      "abort()/raise(): an assertion must end in SIGABRT (and a "
      "core), not in SIGSYS"},
+    {"sigaltstack", Seen::kUnseen,
+     "a sanitizer build's deadly-signal handler (ASan on abort()) "
+     "checks its alternate stack; it changes only the calling thread's"},
     {"kill", Seen::kTraced, "the session-end signal to the main thread"},
     {"tgkill", Seen::kTraced, "pthread_kill: SIGUSR1 wakes a blocked worker; abort()"},
     {"clock_gettime", Seen::kUnseen,
