@@ -36,20 +36,9 @@ std::string data_fields(std::span<const uint8_t> p) {
 }  // namespace
 
 std::string errno_name(int err) {
-  switch (err) {
-#define E(x) \
-  case x:    \
-    return #x;
-    E(EPERM)
-        E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(EBADF) E(EAGAIN) E(ENOMEM) E(EACCES)
-            E(EFAULT) E(EBUSY) E(EEXIST) E(EXDEV) E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL) E(ENFILE)
-                E(EMFILE) E(ENOTTY) E(EFBIG) E(ENOSPC) E(ESPIPE) E(EROFS) E(EMLINK) E(ERANGE)
-                    E(ENAMETOOLONG) E(ENOSYS) E(ENOTEMPTY) E(ELOOP) E(ENODATA) E(EOVERFLOW)
-                        E(EPROTO) E(EOPNOTSUPP) E(ESTALE) E(EDQUOT) E(ENOTCONN)
-#undef E
-                            default : return "E" +
-                                      std::to_string(err);
-  }
+  // glibc 2.32+: "ENOENT" for ENOENT, null for a number it has no name for.
+  const char* name = ::strerrorname_np(err);
+  return name != nullptr ? std::string(name) : "E" + std::to_string(err);
 }
 
 std::string format_reply(const Command& c, std::span<const uint8_t> reply, uint32_t written) {
