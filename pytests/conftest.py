@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from mountinfo import unescape as _unescape_mountinfo
 from pfsd_args import with_test_sandbox
 from proc_stop import descendants, stop_by_pid, wait_gone
 
@@ -49,19 +50,6 @@ def pytest_configure(config):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _unescape_mountinfo(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo octal.
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1 : i + 4].isdigit() and len(field[i + 1 : i + 4]) == 3:
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
 
 
 def mounts_at(path: str | os.PathLike) -> list[dict]:

@@ -16,6 +16,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "pytests"))
 from proc_stop import serving_pid, stop_by_pid  # noqa: E402  (the suite's own helpers)
+from mountinfo import unescape as _unescape  # noqa: E402
 
 MOUNT_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -27,19 +28,6 @@ SCRATCH_PREFIX = "pfs-soak-"
 
 class DaemonError(RuntimeError):
     pass
-
-
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo octal.
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and len(field[i + 1:i + 4]) == 3 and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
 
 
 def fuse_mounted(path: Path) -> bool:

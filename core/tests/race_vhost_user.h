@@ -91,48 +91,9 @@ class VhostUserBench {
 
  private:
   std::string negotiate() {
-    namespace v = pfs::transport::vhost_user;
-    FakeFrontend& f = *fe_;
-    if (!f.send(v::Request::kGetFeatures, nullptr, 0) || !f.reply_u64()) return "GET_FEATURES";
-    if (!f.send(v::Request::kGetProtocolFeatures, nullptr, 0) || !f.reply_u64()) {
-      return "GET_PROTOCOL_FEATURES";
-    }
-    if (!f.send_u64(v::Request::kSetProtocolFeatures, v::kProtocolMq | v::kProtocolReplyAck)) {
-      return "SET_PROTOCOL_FEATURES";
-    }
-    if (!f.send(v::Request::kGetQueueNum, nullptr, 0) || !f.reply_u64()) return "GET_QUEUE_NUM";
-    if (!f.send(v::Request::kSetOwner, nullptr, 0)) return "SET_OWNER";
-    const uint64_t acked = v::kFeatureVersion1 | v::kFeatureProtocolFeatures | v::kFeatureEventIdx |
-                           v::kFeatureIndirectDesc;
-    if (!f.send_u64(v::Request::kSetFeatures, acked)) return "SET_FEATURES";
-    struct {
-      uint32_t n, pad;
-      v::MemRegion r;
-    } table{1, 0, mem_.region()};
-    const int memfd = mem_.fd();
-    if (!f.send(v::Request::kSetMemTable, &table, sizeof(table), {&memfd, 1}, true)) {
-      return "SET_MEM_TABLE";
-    }
-    if (auto ack = f.reply_u64(); !ack || *ack != 0) return "SET_MEM_TABLE ack";
-    for (unsigned q = 0; q < rings_.size(); ++q) {
-      FakeRing& r = *rings_[q];
-      v::VringAddr a{q,
-                     0,
-                     FakeGuestMemory::uva(r.desc_gpa()),
-                     FakeGuestMemory::uva(r.used_gpa()),
-                     FakeGuestMemory::uva(r.avail_gpa()),
-                     0};
-      const int kick = r.kick_fd(), call = r.call_fd();
-      const bool sent = f.send_state(v::Request::kSetVringNum, q, r.size()) &&
-                        f.send_state(v::Request::kSetVringBase, q, 0) &&
-                        f.send(v::Request::kSetVringAddr, &a, sizeof(a)) &&
-                        f.send_u64(v::Request::kSetVringKick, q, {&kick, 1}) &&
-                        f.send_u64(v::Request::kSetVringCall, q, {&call, 1}) &&
-                        f.send_state(v::Request::kSetVringEnable, q, 1, true);
-      auto ack = f.reply_u64();
-      if (!sent || !ack || *ack != 0) return "ring " + std::to_string(q);
-    }
-    return "";
+    std::vector<FakeRing*> rings;
+    for (const auto& r : rings_) rings.push_back(r.get());
+    return negotiate_frontend(*fe_, mem_, rings);
   }
 
   fuse::Server server_;
