@@ -18,6 +18,11 @@ namespace {
 // so the size the client is told is the size of what it will get.
 constexpr size_t kMaxXattrList = 65536;
 
+// A name reaches the syscall through c_str(), so one with a NUL inside would name
+// another, shorter attribute. The Server cannot pass one (it reads NUL-terminated
+// names); a direct caller can.
+bool has_nul(std::string_view name) { return name.find('\0') != std::string_view::npos; }
+
 int open_flags_for(const InodeData& inode) {
   return O_RDONLY | O_NONBLOCK | (inode.type == FileType::kDirectory ? O_DIRECTORY : 0);
 }
@@ -44,6 +49,7 @@ Result<ssize_t> PassthroughFs::do_getxattr(const InodeData& inode, const char* n
 Status PassthroughFs::setxattr(const fuse::Context&, fuse::Inode inode, std::string_view name,
                                std::span<const uint8_t> value, uint32_t flags) {
   if (!cfg_.xattr) return ENOSYS;
+  if (has_nul(name)) return EINVAL;
   // The guest may not set our own prefix: it could forge a rewritten
   // security.* attribute through it.
   if (cfg_.rewrite_security_xattrs && is_reserved_xattr_name(name)) return EPERM;
@@ -71,6 +77,7 @@ Status PassthroughFs::setxattr(const fuse::Context&, fuse::Inode inode, std::str
 Result<size_t> PassthroughFs::getxattr(const fuse::Context&, fuse::Inode inode,
                                        std::string_view name, std::span<uint8_t> value) {
   if (!cfg_.xattr) return Errno{ENOSYS};
+  if (has_nul(name)) return Errno{EINVAL};
   // We never let the guest set these, so pretend they hold nothing.
   if (cfg_.rewrite_security_xattrs && is_reserved_xattr_name(name)) return Errno{ENODATA};
   auto data = find_inode(inode);
@@ -114,6 +121,7 @@ Result<size_t> PassthroughFs::listxattr(const fuse::Context&, fuse::Inode inode,
 
 Status PassthroughFs::removexattr(const fuse::Context&, fuse::Inode inode, std::string_view name) {
   if (!cfg_.xattr) return ENOSYS;
+  if (has_nul(name)) return EINVAL;
   if (cfg_.rewrite_security_xattrs && is_reserved_xattr_name(name)) return ENODATA;
   auto data = find_inode(inode);
   if (!data) return EBADF;
