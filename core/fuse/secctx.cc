@@ -39,7 +39,9 @@ int parse_security_context(std::span<const uint8_t> region, std::string_view& ct
     fuse_ext_header eh{};
     BodyCursor cur(region);
     if (!cur.take(eh)) return EINVAL;
-    if (eh.size < sizeof(eh) || eh.size > region.size()) return EINVAL;
+    // The kernel pads every entry to 8 bytes (FUSE_REC_ALIGN); an unaligned size
+    // that still adds up is a guest's own layout, refused like any other.
+    if (eh.size < sizeof(eh) || eh.size > region.size() || eh.size % 8 != 0) return EINVAL;
     if (eh.type <= FUSE_MAX_NR_SECCTX) {
       const int err =
           parse_secctx_block(region.subspan(sizeof(eh), eh.size - sizeof(eh)), eh.type, ctx);
