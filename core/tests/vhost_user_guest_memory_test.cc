@@ -54,7 +54,23 @@ TEST_F(GuestMemoryTest, OffsetPlusSizeOverflowIsRefusedByItsOwnCheck) {
 
 TEST_F(GuestMemoryTest, EmptyRegionIsRefused) {
   EXPECT_EQ(add({0x10000, 0, 0x7f0000000000, 0}), EINVAL);
+  EXPECT_EQ(why_, "region is empty or wraps around the address space");
   EXPECT_TRUE(mem_.empty());
+}
+
+// Mapping::map's own checks (GuestMemory::add checks the same first).
+TEST_F(GuestMemoryTest, MappingRefusesEmptyAndOverflowingRanges) {
+  auto empty = vu::Mapping::map(file_.fd(), 0, 0, &why_);
+  EXPECT_FALSE(empty);
+  EXPECT_EQ(why_, "empty region");
+  auto wraps = vu::Mapping::map(file_.fd(), kMax - kPage + 1, kPage, &why_);
+  EXPECT_FALSE(wraps);
+  EXPECT_EQ(why_, "mmap offset + size overflows");
+  auto whole = vu::Mapping::map(file_.fd(), kPage + 1, 3 * kPage - 1, &why_);
+  ASSERT_TRUE(whole) << why_;
+  EXPECT_EQ((*whole)->size(), 3 * kPage - 1);
+  file_.at(FakeGuestMemory::kGpa + kPage + 1)[0] = 0x7e;
+  EXPECT_EQ((*whole)->data()[0], 0x7e) << "an unaligned offset maps from that byte";
 }
 
 // The end (address + size) must be representable: a region may end at 2^64 - 1,

@@ -192,9 +192,9 @@ INSTANTIATE_TEST_SUITE_P(ReadableOrWritable, SegmentLimitTest, ::testing::Bool()
 
 class CreateTest : public VirtqueueTest {
  protected:
-  Status create(uint32_t size, const vu::RingAddrs& a) {
+  Status create(uint32_t size, const vu::RingAddrs& a, bool event_idx = false) {
     why_.clear();
-    auto vq = Virtqueue::create(mem_, size, a, 0, false, true, &why_);
+    auto vq = Virtqueue::create(mem_, size, a, 0, event_idx, true, &why_);
     return vq ? kOk : vq.error();
   }
 };
@@ -208,26 +208,33 @@ TEST_F(CreateTest, SizeMustBeAPowerOfTwoUpToTheMaximum) {
   }
 }
 
-TEST_F(CreateTest, RingsMustLieWhollyInsideGuestMemory) {
+// Each part placed so its last byte is the region's last byte (the range check
+// passes), then one byte further (refused for the range, before its alignment is
+// looked at). With EVENT_IDX the avail and used rings are 2 bytes longer.
+class RingEndTest : public CreateTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(RingEndTest, RingsMustLieWhollyInsideGuestMemory) {
+  const bool event_idx = GetParam();
+  const uint64_t event = event_idx ? 2 : 0;
   FakeRing r(file_, kSize);
   const uint64_t end = FakeGuestMemory::uva(FakeGuestMemory::kGpa + file_.size());
-  vu::RingAddrs a = addrs_of(r);
-  a.desc = end - 16 * kSize;  // the table's last byte is the region's last byte
-  EXPECT_EQ(create(kSize, a), kOk) << why_;
-  a.desc += 16;
-  EXPECT_EQ(create(kSize, a), EFAULT);
-  a = addrs_of(r);
-  a.avail = end - (4 + 2 * kSize);
-  EXPECT_EQ(create(kSize, a), kOk) << why_;
-  a.avail += 2;
-  EXPECT_EQ(create(kSize, a), EFAULT);
-  a = addrs_of(r);
-  a.used = end - (4 + 8 * kSize);
-  EXPECT_EQ(create(kSize, a), kOk) << why_;
-  a.used += 4;
-  EXPECT_EQ(create(kSize, a), EFAULT);
-  EXPECT_EQ(create(kSize, {}), EFAULT) << "address 0 is outside the region";
+  const uint64_t lens[] = {16 * kSize, 4 + 2 * kSize + event, 4 + 8 * kSize + event};
+  uint64_t vu::RingAddrs::*parts[] = {&vu::RingAddrs::desc, &vu::RingAddrs::avail,
+                                      &vu::RingAddrs::used};
+  for (size_t k = 0; k < 3; ++k) {
+    SCOPED_TRACE(k);
+    vu::RingAddrs a = addrs_of(r);
+    a.*parts[k] = end - lens[k];
+    // Inside; the used ring with EVENT_IDX (70 bytes) cannot also be 4-aligned there.
+    EXPECT_NE(create(kSize, a, event_idx), EFAULT) << why_;
+    a.*parts[k] += 1;
+    EXPECT_EQ(create(kSize, a, event_idx), EFAULT);
+    EXPECT_EQ(why_, "a ring lies outside the memory table");
+  }
+  EXPECT_EQ(create(kSize, {}, event_idx), EFAULT) << "address 0 is outside the region";
 }
+
+INSTANTIATE_TEST_SUITE_P(EventIdx, RingEndTest, ::testing::Bool());
 
 TEST_F(CreateTest, RingsMustBeAligned) {
   FakeRing r(file_, kSize);
