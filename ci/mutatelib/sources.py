@@ -1,0 +1,72 @@
+"""Which revision and which files: rev resolution, file selection, tree hashes."""
+import hashlib
+import subprocess
+from pathlib import Path
+
+DEFAULT_FILES = ["core/fuse", "core/passthrough", "core/transport/vhost_user"]
+WORKTREE = "WORKTREE"
+
+
+class UsageError(Exception):
+    pass
+
+
+def git(root: Path, *args) -> str:
+    r = subprocess.run(["git", "-C", str(root), *args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise UsageError(f"git {' '.join(args)}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def resolve_rev(root: Path, rev: str) -> str:
+    """The commit id of rev, or WORKTREE."""
+    if rev == WORKTREE:
+        return rev
+    try:
+        return git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
+    except UsageError:
+        raise UsageError(f"--rev {rev}: no such commit in {root}") from None
+
+
+def worktree_files(root: Path) -> list:
+    out = git(root, "ls-files", "-co", "--exclude-standard", "-z")
+    return sorted(p for p in out.split("\0") if p and (root / p).is_file())
+
+
+def tree_key(root: Path, rev: str) -> str:
+    """A hash of the sources: the commit's tree id, or of the working tree's files."""
+    if rev != WORKTREE:
+        return git(root, "rev-parse", f"{rev}^{{tree}}").strip()
+    h = hashlib.sha1()
+    for p in worktree_files(root):
+        h.update(p.encode() + b"\0" + (root / p).read_bytes() + b"\0")
+    return "wt-" + h.hexdigest()
+
+
+def is_mutable(path: str) -> bool:
+    """core/ C++ sources, but not test code."""
+    name = Path(path).name
+    return (path.startswith("core/") and path.endswith((".cc", ".h"))
+            and "/tests/" not in path and not name.endswith(("_test.cc", "_test.h")))
+
+
+def select_files(src: Path, specs) -> list:
+    """Files (relative paths) named by specs (files or folders) inside the source tree src."""
+    out = []
+    for spec in specs:
+        rel = spec.rstrip("/")
+        p = src / rel
+        if p.is_dir():
+            found = sorted(str(q.relative_to(src)) for q in p.rglob("*") if q.is_file())
+            found = [f for f in found if is_mutable(f) and f.endswith(".cc")]
+            if not found:
+                raise UsageError(f"--files {spec}: no core/ .cc sources in this folder")
+            out += found
+        elif p.is_file():
+            if not is_mutable(rel):
+                raise UsageError(f"--files {spec}: not a core/ C++ source (tests are not mutated)")
+            out.append(rel)
+        else:
+            raise UsageError(f"--files {spec}: no such file or folder in the sources")
+    return sorted(dict.fromkeys(out))
