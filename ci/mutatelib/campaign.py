@@ -67,6 +67,17 @@ KINDS = [("oracle", "ORACLE FAILURE"), ("timeout", "ALARM: working on the last U
          ("crash", "ERROR: LeakSanitizer"), ("crash", "ERROR: libFuzzer")]
 
 
+def replays_clean(camp, exe: Path, target: str) -> bool:
+    """The unmutated target runs its seed corpus without a finding (else a kill means nothing)."""
+    cmd = [str(exe), "-runs=0", *[f"-{k}={v}" for k, v in camp.options(target).items()],
+           *[str(d) for d in camp.seed_dirs(target)]]
+    try:
+        return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=600).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
 def fuzz_once(camp, exe: Path, target: str, seconds: float, running: set) -> tuple:
     """(kind or None, seconds until it stopped, first report line)."""
     with tempfile.TemporaryDirectory(prefix="pfs-mutate-fuzz-") as work:
@@ -122,6 +133,10 @@ def run(a, root, base, rev, src, ms, texts, say) -> int:
     if not build.ninja(fuzz_targets):
         say(f"campaign: the unmutated fuzz build fails; see {build.log}")
         return 2
+    broken = [t for t in camp.TARGETS if not replays_clean(camp, build.dir / "fuzz" / t, t)]
+    if broken:
+        say(f"campaign: unmutated targets fail on their own corpus, left out: {', '.join(broken)}")
+    usable = [t for t in camp.TARGETS if t not in broken]
     files = sorted({m.file for m in picked})
     worker = Worker(1, src, build, [], {}, a.timeout_factor, build.objects(), {})
     worker.snapshot_objects(files)
@@ -132,7 +147,7 @@ def run(a, root, base, rev, src, ms, texts, say) -> int:
         for n, m in enumerate(picked, 1):
             if deadline and time.monotonic() > deadline:
                 break
-            targets = targets_over(cov, camp.TARGETS, m.file, m.line)
+            targets = targets_over(cov, usable, m.file, m.line)
             m.tests = [f"fuzz_{t}" for t in targets]
             m.extra["coverage"] = True
             if not targets:

@@ -25,7 +25,8 @@ def _parse_lcov(text: str, src: Path) -> dict:
     prefix = str(src.resolve()) + "/"
     for line in text.splitlines():
         if line.startswith("SF:"):
-            path = line[3:]
+            # ccache's CCACHE_BASEDIR makes the paths relative: build/../src-1/...
+            path = os.path.normpath(line[3:])
             current = path[len(prefix):] if path.startswith(prefix) else None
         elif line.startswith("DA:") and current:
             num, count = line[3:].split(",")[:2]

@@ -34,14 +34,24 @@ def worktree_files(root: Path) -> list:
     return sorted(p for p in out.split("\0") if p and (root / p).is_file())
 
 
+# What the coverage map depends on: the code, the tests, the build files, the corpora
+# the replay tests read. A commit that changes only ci/ or docs/ reuses the map.
+COVERAGE_INPUTS = ["CMakeLists.txt", "core", "fuzz", "props", "corpora"]
+
+
 def tree_key(root: Path, rev: str) -> str:
-    """A hash of the sources: the commit's tree id, or of the working tree's files."""
-    if rev != WORKTREE:
-        return git(root, "rev-parse", f"{rev}^{{tree}}").strip()
+    """A hash of the sources the coverage map depends on, at rev or in the working tree."""
     h = hashlib.sha1()
+    if rev != WORKTREE:
+        for p in COVERAGE_INPUTS:
+            r = subprocess.run(["git", "-C", str(root), "rev-parse", f"{rev}:{p}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            h.update(f"{p}={r.stdout.strip()}\n".encode())
+        return h.hexdigest()[:16]
     for p in worktree_files(root):
-        h.update(p.encode() + b"\0" + (root / p).read_bytes() + b"\0")
-    return "wt-" + h.hexdigest()
+        if p.split("/")[0] in COVERAGE_INPUTS:
+            h.update(p.encode() + b"\0" + (root / p).read_bytes() + b"\0")
+    return "wt-" + h.hexdigest()[:16]
 
 
 def is_mutable(path: str) -> bool:
