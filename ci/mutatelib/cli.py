@@ -1,5 +1,6 @@
 """ci/mutate's command line: select, generate, build, run, report."""
 import argparse
+import fcntl
 import json
 import queue
 import random
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from . import coverage, equivalents, operators, report, testrun
 from .runner import Worker
-from .sources import DEFAULT_FILES, UsageError, WORKTREE, resolve_rev, select_files, tree_key
+from .sources import (DEFAULT_FILES, WORKTREE, SourceView, UsageError, resolve_rev, select_files,
+                      tree_key)
 from .workspace import MUTANT_FLAGS, Build, BuildError, checkout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +96,8 @@ def wanted_ids(a) -> set:
     return ids
 
 
-def generate(src: Path, files, ops) -> tuple:
-    texts = {f: (src / f).read_text() for f in files}
+def generate(view, files, ops) -> tuple:
+    texts = {f: view.read(f) for f in files}
     ms = [m for f in files for m in operators.mutants_of(f, texts[f], ops)]
     return ms, texts
 
@@ -140,10 +142,9 @@ def run(a) -> int:
     base = Path(a.work).resolve()
     a.out = a.out or str(base / "report")
     rev = resolve_rev(ROOT, a.rev)
-    src1 = base / "src-1"
-    checkout(ROOT, rev, src1)
-    files = select_files(src1, a.files)
-    all_ms, texts = generate(src1, files, a.operators)
+    view = SourceView(ROOT, rev)
+    files = select_files(view, a.files)
+    all_ms, texts = generate(view, files, a.operators)
     ids = wanted_ids(a)
     ms = [m for m in all_ms if m.id in ids] if ids else all_ms
     if ids and len(ms) < len(ids):
@@ -160,6 +161,14 @@ def run(a) -> int:
         for m in ms:
             print(f"{m.id}  {m.where}:{m.col}  {m.op:<12} {m.original!r} -> {m.replacement!r}")
         return 0
+    base.mkdir(parents=True, exist_ok=True)
+    lock = open(base / "lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UsageError(f"another ci/mutate is running in {base}; give this one its own --work")
+    src1 = base / "src-1"
+    checkout(ROOT, rev, src1)
     if a.suite == "campaign":
         from . import campaign
         return campaign.run(a, ROOT, base, rev, src1, ms, texts, say)

@@ -61,22 +61,48 @@ def is_mutable(path: str) -> bool:
             and "/tests/" not in path and not name.endswith(("_test.cc", "_test.h")))
 
 
-def select_files(src: Path, specs) -> list:
-    """Files (relative paths) named by specs (files or folders) inside the source tree src."""
+class SourceView:
+    """The sources of a commit (read from git) or of the working tree, without a checkout:
+    --list and the mutant generation never touch the clones a running job may use."""
+
+    def __init__(self, root: Path, rev: str):
+        self.root, self.rev = root, rev
+        if rev == WORKTREE:
+            self.files = worktree_files(root)
+        else:
+            out = git(root, "ls-tree", "-r", "-z", "--name-only", rev)
+            self.files = sorted(p for p in out.split("\0") if p)
+        self._set = set(self.files)
+
+    def read(self, rel: str) -> str:
+        if self.rev == WORKTREE:
+            return (self.root / rel).read_text()
+        return git(self.root, "show", f"{self.rev}:{rel}")
+
+    def is_file(self, rel: str) -> bool:
+        return rel in self._set
+
+    def under(self, folder: str) -> list:
+        prefix = folder.rstrip("/") + "/"
+        return [f for f in self.files if f.startswith(prefix)]
+
+
+def select_files(view: SourceView, specs) -> list:
+    """Files (relative paths) named by specs (files or folders) in the sources."""
     out = []
     for spec in specs:
         rel = spec.rstrip("/")
-        p = src / rel
-        if p.is_dir():
-            found = sorted(str(q.relative_to(src)) for q in p.rglob("*") if q.is_file())
-            found = [f for f in found if is_mutable(f) and f.endswith(".cc")]
-            if not found:
-                raise UsageError(f"--files {spec}: no core/ .cc sources in this folder")
-            out += found
-        elif p.is_file():
+        if rel.startswith("./"):
+            rel = rel[2:]
+        if view.is_file(rel):
             if not is_mutable(rel):
                 raise UsageError(f"--files {spec}: not a core/ C++ source (tests are not mutated)")
             out.append(rel)
+        elif view.under(rel):
+            found = [f for f in view.under(rel) if is_mutable(f) and f.endswith(".cc")]
+            if not found:
+                raise UsageError(f"--files {spec}: no core/ .cc sources in this folder")
+            out += found
         else:
-            raise UsageError(f"--files {spec}: no such file or folder in the sources")
+            raise UsageError(f"--files {spec}: no such file or folder at this revision")
     return sorted(dict.fromkeys(out))
