@@ -147,6 +147,9 @@ def run(a) -> int:
     all_ms, texts = generate(view, files, a.operators)
     ids = wanted_ids(a)
     ms = [m for m in all_ms if m.id in ids] if ids else all_ms
+    if a.suite == "campaign":
+        from .campaign import is_security_relevant
+        ms = [m for m in ms if is_security_relevant(m)]  # sample among these only
     if ids and len(ms) < len(ids):
         say(f"{len(ids) - len(ms)} of the requested ids are not mutants of these files at this rev")
     ms = sample(ms, a.sample, a.seed)
@@ -261,6 +264,8 @@ def run(a) -> int:
 
     threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in pool]
     interrupted = False
+    # A job started in the background by a shell inherits SIGINT ignored: take it back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         for t in threads:
