@@ -36,14 +36,18 @@ def checkout(root: Path, rev: str, dest: Path) -> None:
     Unchanged files keep their mtimes, so the build stays incremental."""
     if rev == WORKTREE:
         if (dest / ".git").exists():
-            shutil.rmtree(dest)
+            shutil.rmtree(dest / ".git")  # the files stay: only changed ones are rewritten
         dest.mkdir(parents=True, exist_ok=True)
         for rel in worktree_files(root):
             s, d = root / rel, dest / rel
-            if d.is_file() and d.read_bytes() == s.read_bytes():
+            data = s.read_bytes()
+            if d.is_file() and d.read_bytes() == data:
                 continue
             d.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(s, d)
+            # A fresh mtime (not the working tree's, which may be older than the objects
+            # built from another revision), so ninja rebuilds what changed.
+            d.write_bytes(data)
+            shutil.copymode(s, d)
         return
     if dest.exists() and not (dest / ".git").exists():
         shutil.rmtree(dest)
