@@ -111,9 +111,13 @@ def sample(ms, n, seed):
 
 
 def prepare_build(k, a, rev, base) -> tuple:
-    src = base / f"src-{k}"
+    # Every clone is a src-1 beside a build-1 (clone 1 in WORK, clone K in WORK/clone-K):
+    # the same relative path from build to sources, so ccache (CCACHE_BASEDIR) shares
+    # the objects between clones and a second clone's first build is cache hits.
+    home = base if k == 1 else base / f"clone-{k}"
+    src = home / "src-1"
     checkout(ROOT, rev, src)
-    build = Build(src, base / f"build-{k}", base, "g++-12", MUTANT_FLAGS)
+    build = Build(src, home / "build-1", base, "g++-12", MUTANT_FLAGS)
     if not (build.dir / "build.ninja").exists():
         build.configure()
     targets = [t for t in a.targets.split(",") if t]
