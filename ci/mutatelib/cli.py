@@ -29,8 +29,9 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(prog="ci/mutate", description=(
         "Mutation testing of core/: plants one-line slips one at a time, builds, runs the "
         "tests over the mutated line and reports the survivors. See docs/mutation.md."))
-    ap.add_argument("-f", "--files", nargs="+", default=DEFAULT_FILES, metavar="PATH",
-                    help="files or folders under core/ (default: %(default)s)")
+    ap.add_argument("-f", "--files", nargs="+", default=None, metavar="PATH",
+                    help=f"files or folders under core/ (default: {' '.join(DEFAULT_FILES)}, "
+                         "or the files of the report given to --only/--rerun-survivors)")
     ap.add_argument("--operators", default="",
                     help=f"comma-separated subset of {','.join(operators.OPERATORS)}")
     ap.add_argument("--sample", type=int, default=0, help="run N mutants drawn with --seed")
@@ -96,6 +97,14 @@ def wanted_ids(a) -> set:
     return ids
 
 
+def report_files(a) -> list:
+    """The files of the previous report named by --rerun-survivors or --only, if any."""
+    for spec in (a.rerun_survivors, a.only):
+        if spec and spec.endswith(".json") and Path(spec).is_file():
+            return json.loads(Path(spec).read_text())["meta"]["files"]
+    return []
+
+
 def generate(view, files, ops) -> tuple:
     texts = {f: view.read(f) for f in files}
     ms = [m for f in files for m in operators.mutants_of(f, texts[f], ops)]
@@ -147,7 +156,7 @@ def run(a) -> int:
     a.out = a.out or str(base / "report")
     rev = resolve_rev(ROOT, a.rev)
     view = SourceView(ROOT, rev)
-    files = select_files(view, a.files)
+    files = select_files(view, a.files or report_files(a) or DEFAULT_FILES)
     all_ms, texts = generate(view, files, a.operators)
     ids = wanted_ids(a)
     ms = [m for m in all_ms if m.id in ids] if ids else all_ms
