@@ -53,6 +53,33 @@ TEST_F(ServerInitTest, ReplyFlagsAreASubsetOfCapable) {
   EXPECT_EQ(o->flags, capable);
   EXPECT_EQ(o->flags2, 0u);
   EXPECT_EQ(server_.proto_minor(), 31u);
+  EXPECT_EQ(server_.negotiated_flags(), capable) << "flags2 without INIT_EXT is not read";
+  EXPECT_EQ(fs_.init_offered, capable);
+}
+
+// The INIT_EXT layout cut right after flags2 (24 bytes): flags2 is complete and
+// counts; one byte shorter it is cut and ignored.
+TEST_F(ServerInitTest, Flags2CountsWhenTheBodyEndsRightAfterIt) {
+  fs_.init_want = FUSE_SECURITY_CTX;
+  fuse_init_in in{};
+  in.major = 7;
+  in.minor = 38;
+  in.flags = FUSE_ASYNC_READ | FUSE_INIT_EXT;
+  in.flags2 = static_cast<uint32_t>(FUSE_SECURITY_CTX >> 32);
+  constexpr size_t kFlags2End = offsetof(fuse_init_in, flags2) + sizeof(in.flags2);
+  const Reply r = s_.run(RequestBuilder(FUSE_INIT, 0).raw(&in, kFlags2End).finish());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.as<fuse_init_out>()->flags2, static_cast<uint32_t>(FUSE_SECURITY_CTX >> 32));
+  EXPECT_TRUE(server_.negotiated_flags() & FUSE_SECURITY_CTX);
+
+  RecordingFs fs;
+  fs.init_want = FUSE_SECURITY_CTX;
+  Server server(fs);
+  Session s(server);
+  const Reply cut = s.run(RequestBuilder(FUSE_INIT, 0).raw(&in, kFlags2End - 1).finish());
+  ASSERT_TRUE(cut.ok());
+  EXPECT_EQ(cut.as<fuse_init_out>()->flags2, 0u);
+  EXPECT_FALSE(server.negotiated_flags() & FUSE_SECURITY_CTX);
 }
 
 TEST_F(ServerInitTest, OldMajorIsEproto) {
@@ -110,6 +137,16 @@ TEST_F(ServerInitTest, ShortInitBodies) {
                           .finish()),
                EINVAL, 8);
   expect_error(s_.run(RequestBuilder(FUSE_INIT, 0, test_ctx(9)).finish()), EINVAL, 9);
+  // Major and minor alone still say which version the client speaks: a newer
+  // major gets the retry reply, an older one EPROTO.
+  const Reply retry = s_.run(RequestBuilder(FUSE_INIT, 0).obj(uint64_t{8}).finish());
+  ASSERT_TRUE(retry.ok());
+  EXPECT_EQ(retry.as<fuse_init_out>()->major, 7u);
+  EXPECT_FALSE(server_.initialized());
+  expect_error(s_.run(RequestBuilder(FUSE_INIT, 0, test_ctx(10))
+                          .obj(uint64_t{6 | (uint64_t{38} << 32)})
+                          .finish()),
+               EPROTO, 10);
   // The pre-7.36 16-byte body is fine.
   const uint32_t v1[4] = {7, 31, 4096, FUSE_ASYNC_READ};
   const Reply r = s_.run(RequestBuilder(FUSE_INIT, 0).obj(v1).finish());
@@ -130,6 +167,20 @@ TEST(ServerOptionsTest, BufferSizesFollowMaxWrite) {
   ASSERT_TRUE(out);
   EXPECT_EQ(out->max_write, 128u * 1024);
   EXPECT_EQ(out->max_pages, 32u);
+}
+
+TEST(ServerOptionsTest, MaxPagesCoversAMaxWriteThatIsNotAPageMultiple) {
+  for (const auto& [max_write, pages] : {std::pair{4097u, 2u}, std::pair{128u * 1024 + 1, 33u}}) {
+    RecordingFs fs;
+    ServerOptions o;
+    o.max_write = max_write;
+    Server server(fs, o);
+    Session s(server);
+    auto out = s.init().as<fuse_init_out>();
+    ASSERT_TRUE(out);
+    EXPECT_EQ(out->max_write, max_write);
+    EXPECT_EQ(out->max_pages, pages) << max_write;
+  }
 }
 
 }  // namespace

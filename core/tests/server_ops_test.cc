@@ -264,6 +264,40 @@ TEST_F(ServerOpsTest, GetxattrSizeQueryAndValue) {
   EXPECT_EQ(fs_.last(), "getxattr 5 user.k 65536");
 }
 
+// The value may fill the reply buffer to its last byte, and no more.
+TEST_F(ServerOpsTest, GetxattrValueUpToTheReplyBufferEnd) {
+  const size_t value = fs_.xattr_value.size();
+  Session exact(server_, sizeof(fuse_out_header) + value);
+  const Reply r = exact.run(req::getxattr(5, "user.k", 4096));
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(fs_.last(), "getxattr 5 user.k " + std::to_string(value));
+  EXPECT_EQ(r.payload_string(), fs_.xattr_value);
+  Session short_by_one(server_, sizeof(fuse_out_header) + value - 1);
+  expect_error(short_by_one.run(req::getxattr(5, "user.k", 4096, test_ctx(3))), ERANGE, 3);
+}
+
+// A FileSystem answering a longer value than the buffer it was given cannot make
+// the reply carry bytes past that buffer.
+TEST(ServerXattrTest, SizeOverTheBufferFromTheFsIsErange) {
+  struct OverclaimingFs : RecordingFs {
+    Result<size_t> getxattr(const Context&, Inode, std::string_view,
+                            std::span<uint8_t> value) override {
+      return value.empty() ? size_t{4} : value.size() + 1;
+    }
+    Result<size_t> listxattr(const Context&, Inode, std::span<uint8_t> list) override {
+      return list.empty() ? size_t{4} : list.size() + 1;
+    }
+  } fs;
+  Server server(fs);
+  Session s(server);
+  ASSERT_TRUE(s.init().ok());
+  expect_error(s.run(req::getxattr(5, "user.k", 100, test_ctx(1))), ERANGE, 1);
+  expect_error(s.run(req::listxattr(5, 100, test_ctx(2))), ERANGE, 2);
+  const Reply q = s.run(req::getxattr(5, "user.k", 0));
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q.as<fuse_getxattr_out>()->size, 4u);
+}
+
 TEST_F(ServerOpsTest, ListxattrAndRemovexattr) {
   Reply r = s_.run(req::listxattr(5, 0));
   ASSERT_TRUE(r.ok());

@@ -3,6 +3,7 @@
 #include <dirent.h>
 
 #include "core/fuse/dirent_encoder.h"
+#include "core/fuse/request_decoder.h"
 #include "core/tests/server_test_support.h"
 
 namespace pfs::fuse::testing {
@@ -87,6 +88,52 @@ TEST_F(ServerReaddirTest, InvalidNamesFromTheFsAreSkipped) {
   ASSERT_TRUE(ents);
   ASSERT_EQ(ents->size(), 2u);
   EXPECT_EQ((*ents)[1].name, "fine");
+}
+
+TEST_F(ServerReaddirTest, DirentplusSkipsInvalidNamesAndGoesOn) {
+  fs_.dir = {{"", 2, 1, DT_REG}, {"a/b", 3, 2, DT_REG}, {"fine", 5, 3, DT_REG}};
+  const Reply r = s_.run(req::readdirplus(1, 3, 0, 4096));
+  auto ents = r.direntplus();
+  ASSERT_TRUE(ents);
+  ASSERT_EQ(ents->size(), 1u);
+  EXPECT_EQ((*ents)[0].dirent.name, "fine");
+  EXPECT_NE((*ents)[0].entry.nodeid, 0u);
+}
+
+// NAME_MAX bytes is a valid name: listed by both READDIRs, and READDIRPLUS looks
+// it up by a NUL-terminated copy of the whole name.
+TEST_F(ServerReaddirTest, NamesOfNameMaxBytesAreListed) {
+  const std::string longest(kNameMax, 'n');
+  const std::string one_less(kNameMax - 1, 'm');
+  fs_.dir = {{longest, 20, 1, DT_REG}, {one_less, 21, 2, DT_REG}};
+  const Reply r = s_.run(req::readdir(1, 3, 0, 4096));
+  auto ents = r.dirents();
+  ASSERT_TRUE(ents);
+  ASSERT_EQ(ents->size(), 2u);
+  EXPECT_EQ((*ents)[0].name, longest);
+  EXPECT_EQ((*ents)[1].name, one_less);
+
+  fs_.calls.clear();
+  const Reply plus = s_.run(req::readdirplus(1, 3, 0, 4096));
+  auto pents = plus.direntplus();
+  ASSERT_TRUE(pents);
+  ASSERT_EQ(pents->size(), 2u);
+  EXPECT_EQ((*pents)[0].dirent.name, longest);
+  EXPECT_NE((*pents)[0].entry.nodeid, 0u);
+  EXPECT_EQ((*pents)[1].dirent.name, one_less);
+  ASSERT_EQ(fs_.calls.size(), 3u);
+  EXPECT_EQ(fs_.calls[1], "lookup 1 " + longest);
+  EXPECT_EQ(fs_.calls[2], "lookup 1 " + one_less);
+  EXPECT_TRUE(fs_.names_terminated);
+}
+
+TEST_F(ServerReaddirTest, SizeOfExactlyMaxWriteIsServed) {
+  const uint32_t max_write = ServerOptions{}.max_write;  // the fixture's default
+  const Reply r = s_.run(req::readdir(1, 3, 0, max_write));
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.dirents()->size(), fs_.dir.size());
+  ASSERT_TRUE(s_.run(req::readdirplus(1, 3, 0, max_write)).ok());
+  expect_error(s_.run(req::readdir(1, 3, 0, max_write + 1, test_ctx(4))), ENOMEM, 4);
 }
 
 TEST_F(ServerReaddirTest, DirentplusLooksUpAllButDotAndDotDot) {
