@@ -44,6 +44,48 @@ TEST(ReaderTest, TruncateLimitsTheView) {
   EXPECT_EQ(r.available(), 0u);
 }
 
+// Copies whose last step moves a single byte: a lone byte, and the tail of a split read.
+TEST(ReaderTest, SingleByteTailsAreCopied) {
+  char a[] = "ab";
+  char b[] = "c";
+  char d[] = "d";
+  std::array<iovec, 3> segs{iovec{a, 2}, iovec{b, 1}, iovec{d, 1}};
+  Reader r(segs);
+  char out[4] = {'-', '-', '-', '-'};
+  ASSERT_TRUE(r.read_exact(out, 3));
+  EXPECT_EQ(std::string(out, 3), "abc");
+  char one = '-';
+  ASSERT_TRUE(r.read_exact(&one, 1));
+  EXPECT_EQ(one, 'd');
+}
+
+TEST(ReaderTest, PeekIovecsStopsWhereTheCountEnds) {
+  char a[] = "abc";
+  char b[] = "defgh";
+  std::array<iovec, 2> segs{iovec{a, 3}, iovec{b, 5}};
+  const Reader r(segs);
+  std::array<iovec, 4> out{};
+  ASSERT_EQ(r.peek_iovecs(3, out), 1u) << "no empty iovec for a segment the count never reaches";
+  EXPECT_EQ(out[0].iov_base, a);
+  EXPECT_EQ(out[0].iov_len, 3u);
+  ASSERT_EQ(r.peek_iovecs(4, out), 2u);
+  EXPECT_EQ(out[1].iov_base, b);
+  EXPECT_EQ(out[1].iov_len, 1u);
+}
+
+TEST(WriterTest, WriteZerosClearsASingleByte) {
+  char a[2] = {'x', 'x'};
+  char b[1] = {'x'};
+  std::array<iovec, 2> segs{iovec{a, 2}, iovec{b, 1}};
+  Writer w(segs);
+  ASSERT_TRUE(w.write_zeros(1));
+  EXPECT_EQ(a[0], '\0');
+  EXPECT_EQ(a[1], 'x');
+  ASSERT_TRUE(w.write_zeros(2)) << "one byte in each segment";
+  EXPECT_EQ(a[1], '\0');
+  EXPECT_EQ(b[0], '\0');
+}
+
 TEST(WriterTest, WritesAcrossSegmentsPatchesAndRefusesOverflow) {
   char a[4] = {}, b[4] = {};
   std::array<iovec, 2> segs{iovec{a, 4}, iovec{b, 4}};
@@ -83,6 +125,28 @@ TEST(ZeroCopyTest, PreadvAndPwritevGoStraightToSegments) {
   EXPECT_EQ(*eof, 0u);
   auto bad = w.read_from_fd(-1, 4, 0);
   EXPECT_EQ(bad.error(), EBADF);
+}
+
+// Nothing to move (count 0, or no reply space left) is 0 bytes without a syscall,
+// so even a bad fd is not an error.
+TEST(ZeroCopyTest, EmptyTransferDoesNotTouchTheFd) {
+  char o[4] = {};
+  Writer w(o, sizeof(o));
+  auto none = w.read_from_fd(-1, 0, 0);
+  ASSERT_TRUE(none.ok()) << none.error();
+  EXPECT_EQ(*none, 0u);
+  ASSERT_TRUE(w.write("full", 4));
+  auto full = w.read_from_fd(-1, 10, 0);
+  ASSERT_TRUE(full.ok()) << full.error();
+  EXPECT_EQ(*full, 0u);
+  EXPECT_EQ(w.written(), 4u);
+
+  char in[] = "data";
+  Reader r(in, 4);
+  auto zero = r.write_to_fd(-1, 0, 0);
+  ASSERT_TRUE(zero.ok()) << zero.error();
+  EXPECT_EQ(*zero, 0u);
+  EXPECT_EQ(r.available(), 4u);
 }
 
 // A virtio-fs guest sends a 1 MiB write as 256 page-sized descriptors (and a read

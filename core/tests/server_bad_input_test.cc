@@ -1,5 +1,7 @@
 // Every malformed request gets a well-formed error reply (or, for opcodes without
 // replies, nothing) and the server keeps serving.
+#include <fcntl.h>
+
 #include <cstring>
 
 #include "core/tests/server_test_support.h"
@@ -296,6 +298,40 @@ TEST_F(ServerBadInputTest, UnknownInodesAndHandlesPassThrough) {
   expect_error(s_.run(req::getattr(0, std::nullopt, test_ctx(3))), EBADF, 3);
   EXPECT_EQ(fs_.last(), "getattr 0 none");
   fs_.fail = 0;
+}
+
+// A request refused inside an opcode handler reaches the hook, with what was replied.
+TEST_F(ServerBadInputTest, RefusalsInsideAHandlerAreReported) {
+  BadRequestLog log;
+  Server server(fs_, log.options());
+  Session s(server);
+  ASSERT_TRUE(s.init().ok());
+  expect_error(s.run(RequestBuilder(FUSE_GETLK, 6, test_ctx(31)).raw("1234").finish()), EINVAL, 31);
+  ASSERT_EQ(log.reports.size(), 1u);
+  EXPECT_EQ(log.reports[0].opcode, uint32_t{FUSE_GETLK});
+  EXPECT_EQ(log.reports[0].unique, 31u);
+  EXPECT_EQ(log.reports[0].nodeid, 6u);
+  EXPECT_EQ(log.reports[0].error, EINVAL);
+  EXPECT_FALSE(log.reports[0].reason.empty());
+}
+
+// Room for exactly the fixed-size reply is enough: the check before the FS call
+// asks for no more than the reply needs.
+TEST_F(ServerBadInputTest, ReplySpaceOfExactlyTheReplySize) {
+  constexpr size_t kCreateReply =
+      sizeof(fuse_out_header) + sizeof(fuse_entry_out) + sizeof(fuse_open_out);
+  Session exact(server_, kCreateReply);
+  const Reply c = exact.run(req::create(1, "f", S_IFREG | 0644, O_RDWR, 0, test_ctx(4)));
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c.size, kCreateReply);
+  const Reply t = exact.run(req::tmpfile(1, S_IFREG | 0600, O_RDWR, 0, test_ctx(5)));
+  ASSERT_TRUE(t.ok()) << t.error();
+  EXPECT_EQ(t.size, kCreateReply);
+  fs_.calls.clear();
+  Session short_by_one(server_, kCreateReply - 1);
+  expect_error(short_by_one.run(req::create(1, "f", S_IFREG | 0644, O_RDWR, 0, test_ctx(6))),
+               EINVAL, 6);
+  EXPECT_TRUE(fs_.calls.empty()) << "no file is created without room for its reply";
 }
 
 TEST_F(ServerBadInputTest, ReplySpaceTooSmall) {

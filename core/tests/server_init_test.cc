@@ -1,4 +1,6 @@
 // INIT negotiation: versions, flags, the state machine around it.
+#include <optional>
+
 #include "core/fuse/init_negotiation.h"
 #include "core/tests/server_test_support.h"
 
@@ -130,6 +132,21 @@ TEST_F(ServerInitTest, SecondInitIsEio) {
   EXPECT_EQ(server_.proto_minor(), 38u);
 }
 
+TEST(ServerInitReportTest, SecondInitIsReported) {
+  RecordingFs fs;
+  BadRequestLog log;
+  Server server(fs, log.options());
+  Session s(server);
+  ASSERT_TRUE(s.init().ok());
+  ASSERT_TRUE(log.reports.empty());
+  expect_error(s.run(req::init(kLinuxInitFlags, 7, 38, 0, test_ctx(7))), EIO, 7);
+  ASSERT_EQ(log.reports.size(), 1u);
+  EXPECT_EQ(log.reports[0].opcode, uint32_t{FUSE_INIT});
+  EXPECT_EQ(log.reports[0].unique, 7u);
+  EXPECT_EQ(log.reports[0].error, EIO);
+  EXPECT_FALSE(log.reports[0].reason.empty());
+}
+
 TEST_F(ServerInitTest, ShortInitBodies) {
   // Only major/minor present: not enough for 7.x.
   expect_error(s_.run(RequestBuilder(FUSE_INIT, 0, test_ctx(8))
@@ -169,14 +186,28 @@ TEST(ServerOptionsTest, BufferSizesFollowMaxWrite) {
   EXPECT_EQ(out->max_pages, 32u);
 }
 
+// The INIT reply of a fresh server built with this max_write.
+std::optional<fuse_init_out> init_reply_for_max_write(uint32_t max_write) {
+  RecordingFs fs;
+  ServerOptions o;
+  o.max_write = max_write;
+  Server server(fs, o);
+  Session s(server);
+  return s.init().as<fuse_init_out>();
+}
+
+TEST(ServerOptionsTest, MaxWriteBelowOnePageIsRaisedToOnePage) {
+  for (const uint32_t max_write : {0u, 1u, 4095u, 4096u}) {
+    auto out = init_reply_for_max_write(max_write);
+    ASSERT_TRUE(out);
+    EXPECT_EQ(out->max_write, 4096u) << max_write;
+    EXPECT_EQ(out->max_pages, 1u) << max_write;
+  }
+}
+
 TEST(ServerOptionsTest, MaxPagesCoversAMaxWriteThatIsNotAPageMultiple) {
   for (const auto& [max_write, pages] : {std::pair{4097u, 2u}, std::pair{128u * 1024 + 1, 33u}}) {
-    RecordingFs fs;
-    ServerOptions o;
-    o.max_write = max_write;
-    Server server(fs, o);
-    Session s(server);
-    auto out = s.init().as<fuse_init_out>();
+    auto out = init_reply_for_max_write(max_write);
     ASSERT_TRUE(out);
     EXPECT_EQ(out->max_write, max_write);
     EXPECT_EQ(out->max_pages, pages) << max_write;

@@ -342,6 +342,11 @@ TEST_F(ServerOpsTest, FlockRequestsAreRefused) {
                       .finish();
   expect_error(s_.run(b), ENOSYS, 8);
   EXPECT_TRUE(fs_.calls.empty());
+  const Bytes g = RequestBuilder(FUSE_GETLK, 6, test_ctx(9))
+                      .obj(fuse_lk_in{9, 1, lk, FUSE_LK_FLOCK, 0})
+                      .finish();
+  expect_error(s_.run(g), ENOSYS, 9);
+  EXPECT_TRUE(fs_.calls.empty()) << "a flock GETLK must not reach the FS as a POSIX lock";
 }
 
 TEST_F(ServerOpsTest, LseekBmapPollCopyFileRange) {
@@ -354,6 +359,9 @@ TEST_F(ServerOpsTest, LseekBmapPollCopyFileRange) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fs_.last(), "bmap 6 512 21");
   EXPECT_EQ(r.as<fuse_bmap_out>()->block, 42u);
+  fs_.fail = ENOTBLK;
+  expect_error(s_.run(req::bmap(6, 21, 512, test_ctx(3))), ENOTBLK, 3);
+  fs_.fail = 0;
 
   r = s_.run(req::poll(6, 9, 3, FUSE_POLL_SCHEDULE_NOTIFY, 0x7));
   ASSERT_TRUE(r.ok());

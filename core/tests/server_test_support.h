@@ -369,6 +369,26 @@ inline void expect_error(const Reply& r, int err, uint64_t unique) {
   EXPECT_TRUE(r.payload.empty());
 }
 
+// Every report an on_bad_request hook received, the reason copied out of its view.
+struct BadRequestLog {
+  struct Report {
+    uint32_t opcode;
+    uint64_t unique;
+    uint64_t nodeid;
+    int error;
+    std::string reason;
+  };
+  std::vector<Report> reports;
+
+  ServerOptions options() {
+    ServerOptions o;
+    o.on_bad_request = [this](const BadRequest& b) {
+      reports.push_back(Report{b.opcode, b.unique, b.nodeid, b.error, std::string(b.reason)});
+    };
+    return o;
+  }
+};
+
 // An initialized server over a RecordingFs; bad requests are counted.
 class ServerFixture : public ::testing::Test {
  protected:
