@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/passthrough/scoped_fd.h"
 #include "core/tests/fd_count.h"
 #include "core/tests/passthrough_fixture.h"
 
@@ -285,6 +286,45 @@ TEST_F(DirectChecksTest, TheRootSurvivesEveryForgetAndHasNoParentByName) {
   now.root_refs = 0;  // the root's count saturates at 0 but its entry stays
   EXPECT_EQ(refcount(fuse::kRootInode), 0u);
   EXPECT_EQ(state(), now);
+}
+
+TEST_F(DirectChecksTest, TmpfileInAFileIsEnotdirAndChangesNothing) {
+  const State before = state();
+  EXPECT_EQ(fs_->tmpfile(kRoot, a_, 0644, O_RDWR, 0, "").error(), ENOTDIR);
+  expect_unchanged(before);
+}
+
+TEST_F(DirectChecksTest, CreateFromFdsRefusesAnInvalidRootOrProcFd) {
+  auto open_dir = [](const char* path) {
+    return ScopedFd(::open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  };
+  auto no_root =
+      passthrough::PassthroughFs::create_from_fds(cfg_, ScopedFd(), open_dir("/proc/self"));
+  ASSERT_FALSE(no_root.ok());
+  EXPECT_EQ(no_root.error(), EBADF);
+  auto no_proc =
+      passthrough::PassthroughFs::create_from_fds(cfg_, open_dir(dir_.path().c_str()), ScopedFd());
+  ASSERT_FALSE(no_proc.ok());
+  EXPECT_EQ(no_proc.error(), EBADF);
+}
+
+// The client's umask is applied by the client (or sent with the request); the
+// server's own must not mask the modes a second time.
+TEST_F(DirectChecksTest, TheServersUmaskDoesNotMaskNewModes) {
+  const mode_t saved = ::umask(022);
+  auto fs = passthrough::PassthroughFs::create_from_fds(
+      cfg_, ScopedFd(::open(dir_.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)),
+      ScopedFd(::open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC)));
+  Result<fuse::Entry> made = Errno{EBADF};
+  if (fs.ok() && (*fs)->init(fuse::FsOptions{}).ok())
+    made = (*fs)->mkdir(kRoot, fuse::kRootInode, "open", 0777, 0, "");
+  ::umask(saved);  // before any ASSERT: the other tests run in this process
+  ASSERT_TRUE(fs.ok()) << fs.error();
+  ASSERT_TRUE(made.ok()) << made.error();
+  (*fs)->forget(kRoot, made->inode, 1);
+  struct stat st {};
+  ASSERT_EQ(::lstat(host("open").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0777u) << std::oct << (st.st_mode & 07777);
 }
 
 class DirectHandleTest : public DirectChecksTest {
