@@ -294,6 +294,12 @@ TEST_F(DirectChecksTest, TmpfileInAFileIsEnotdirAndChangesNothing) {
   expect_unchanged(before);
 }
 
+TEST_F(DirectChecksTest, OpendirOfAFileIsEnotdirAndChangesNothing) {
+  const State before = state();
+  EXPECT_EQ(fs_->opendir(kRoot, a_, O_RDONLY).error(), ENOTDIR);
+  expect_unchanged(before);
+}
+
 TEST_F(DirectChecksTest, CreateFromFdsRefusesAnInvalidRootOrProcFd) {
   auto open_dir = [](const char* path) {
     return ScopedFd(::open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
