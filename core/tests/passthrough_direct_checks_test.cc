@@ -324,17 +324,17 @@ TEST_F(DirectChecksTest, SetattrModeOnAnImmutableFileIsEperm) {
   EXPECT_EQ(st.st_mode & 07777, 0644u);
 }
 
-// Runs `call` with room for exactly one more fd: the new file opens but its O_PATH
-// twin (entry_for_open_file) cannot.
+// Runs `call` with room for exactly `room` more fds (with 1: a new file opens but
+// its O_PATH twin, entry_for_open_file, cannot).
 template <class Call>
-auto with_one_free_fd(Call call) {
+auto with_free_fds(int room, Call call) {
   const int lowest_free = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
   EXPECT_GE(lowest_free, 0);
   ::close(lowest_free);
   struct rlimit saved {};
   EXPECT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
   struct rlimit tight = saved;
-  tight.rlim_cur = static_cast<rlim_t>(lowest_free) + 1;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free + room);
   EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
   auto r = call();
   EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
@@ -343,7 +343,7 @@ auto with_one_free_fd(Call call) {
 
 TEST_F(DirectChecksTest, TmpfileOutOfFdsAfterTheFileIsMadeTakesNothing) {
   const State before = state();
-  auto r = with_one_free_fd([&] { return fs_->tmpfile(kRoot, d_, 0644, O_RDWR, 0, ""); });
+  auto r = with_free_fds(1, [&] { return fs_->tmpfile(kRoot, d_, 0644, O_RDWR, 0, ""); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error(), EMFILE);
   expect_unchanged(before);
@@ -353,14 +353,20 @@ TEST_F(DirectChecksTest, TmpfileOutOfFdsAfterTheFileIsMadeTakesNothing) {
 // but no inode reference or handle is taken.
 TEST_F(DirectChecksTest, CreateOutOfFdsAfterTheFileIsMadeTakesNoReference) {
   const State before = state();
-  auto r = with_one_free_fd(
-      [&] { return fs_->create(kRoot, d_, "late", S_IFREG | 0644, O_RDWR, 0, ""); });
+  auto r = with_free_fds(
+      1, [&] { return fs_->create(kRoot, d_, "late", S_IFREG | 0644, O_RDWR, 0, ""); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error(), EMFILE);
   EXPECT_EQ(fs_->inodes().size(), before.inodes);
   EXPECT_EQ(fs_->handles().size(), before.handles);
   EXPECT_EQ(open_fd_count(), before.fds);
   expect_tables_consistent();
+}
+
+TEST_F(DirectChecksTest, SyncfsThatCannotOpenTheInodeIsAnError) {
+  const State before = state();
+  EXPECT_EQ(with_free_fds(0, [&] { return fs_->syncfs(kRoot, a_); }), EMFILE);
+  expect_unchanged(before);
 }
 
 TEST_F(DirectChecksTest, CreateFromFdsRefusesAnInvalidRootOrProcFd) {
