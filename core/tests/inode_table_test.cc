@@ -88,5 +88,31 @@ TEST_F(InodeTableTest, BatchForgetAppliesEveryItem) {
   EXPECT_EQ(table_.check_invariants(), "");
 }
 
+TEST_F(InodeTableTest, ResetWithRootForgetsEveryOldEntry) {
+  const fuse::Inode a = add("a");
+  add("b");
+  table_.reset_with_root(open_path(dir_.path()), stat_path(dir_.path()));
+  EXPECT_EQ(table_.size(), 1u);
+  EXPECT_EQ(table_.check_invariants(), "");
+  // The old host file is a stranger now: it gets a fresh entry with one reference.
+  const fuse::Inode again = add("a");
+  EXPECT_NE(again, a);
+  EXPECT_EQ(table_.refcount(again), 1u);
+  EXPECT_EQ(table_.check_invariants(), "");
+}
+
+TEST(InodeTableInvariants, EntriesWithoutARootAreReported) {
+  testing::ScratchDir dir;
+  ASSERT_TRUE(dir.ok());
+  InodeTable table;
+  EXPECT_EQ(table.check_invariants(), "") << "an empty table is consistent";
+  const std::string p = dir / "f";
+  ScopedFd(::open(p.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+  struct stat st {};
+  ASSERT_EQ(::lstat(p.c_str(), &st), 0);
+  table.add_or_ref(ScopedFd(::open(p.c_str(), O_PATH | O_CLOEXEC)), st);
+  EXPECT_EQ(table.check_invariants(), "root inode missing");
+}
+
 }  // namespace
 }  // namespace pfs::passthrough

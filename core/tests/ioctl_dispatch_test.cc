@@ -191,5 +191,24 @@ TEST_F(IoctlTest, OPathFdIsEbadf) {
   EXPECT_EQ(r.error(), EBADF);
 }
 
+// The kernel refuses every command on an O_PATH fd: each handler must pass that
+// error on and leave the reply buffer as it was.
+TEST_F(IoctlTest, EveryCommandPassesTheKernelsErrorOnAndWritesNothing) {
+  ScopedFd opath(::openat(dir_fd(), "file", O_PATH | O_CLOEXEC));
+  ASSERT_TRUE(opath.valid());
+  const std::vector<uint8_t> in(64, 0);
+  for (uint32_t cmd :
+       {static_cast<uint32_t>(FS_IOC_FSGETXATTR), static_cast<uint32_t>(FS_IOC_FSSETXATTR),
+        static_cast<uint32_t>(FS_IOC_GET_ENCRYPTION_POLICY_EX), kGetFlags32, kSetFlags32,
+        kGetFlags64, kSetFlags64}) {
+    SCOPED_TRACE(::testing::Message() << std::hex << "cmd 0x" << cmd);
+    std::vector<uint8_t> out(64, 0xAA);
+    auto r = dispatch_ioctl(opath.get(), cmd, in, out);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), EBADF);
+    EXPECT_EQ(out, std::vector<uint8_t>(64, 0xAA));
+  }
+}
+
 }  // namespace
 }  // namespace pfs::passthrough

@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 #include <linux/fs.h>
 #include <linux/fuse.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
@@ -21,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "core/passthrough/scoped_fd.h"
 #include "core/tests/fd_count.h"
 #include "core/tests/passthrough_fixture.h"
 
@@ -285,6 +288,118 @@ TEST_F(DirectChecksTest, TheRootSurvivesEveryForgetAndHasNoParentByName) {
   now.root_refs = 0;  // the root's count saturates at 0 but its entry stays
   EXPECT_EQ(refcount(fuse::kRootInode), 0u);
   EXPECT_EQ(state(), now);
+}
+
+TEST_F(DirectChecksTest, TmpfileInAFileIsEnotdirAndChangesNothing) {
+  const State before = state();
+  EXPECT_EQ(fs_->tmpfile(kRoot, a_, 0644, O_RDWR, 0, "").error(), ENOTDIR);
+  expect_unchanged(before);
+}
+
+TEST_F(DirectChecksTest, OpendirOfAFileIsEnotdirAndChangesNothing) {
+  const State before = state();
+  EXPECT_EQ(fs_->opendir(kRoot, a_, O_RDONLY).error(), ENOTDIR);
+  expect_unchanged(before);
+}
+
+// An immutable file refuses chmod even to root: the kernel's EPERM must come back,
+// not the attributes as if the change had been made.
+TEST_F(DirectChecksTest, SetattrModeOnAnImmutableFileIsEperm) {
+  ScopedFd host_a(::open(host("a").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(host_a.valid());
+  int flags = 0;
+  ASSERT_EQ(::ioctl(host_a.get(), FS_IOC_GETFLAGS, &flags), 0) << errno;
+  const int plain = flags;
+  flags |= FS_IMMUTABLE_FL;
+  ASSERT_EQ(::ioctl(host_a.get(), FS_IOC_SETFLAGS, &flags), 0) << errno;
+  fuse::SetattrRequest sa;
+  sa.valid = FATTR_MODE;
+  sa.mode = 0600;
+  auto r = fs_->setattr(kRoot, a_, sa);
+  ASSERT_EQ(::ioctl(host_a.get(), FS_IOC_SETFLAGS, &plain), 0) << errno;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), EPERM);
+  struct stat st {};
+  ASSERT_EQ(::lstat(host("a").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+}
+
+// Runs `call` with room for exactly `room` more fds (with 1: a new file opens but
+// its O_PATH twin, entry_for_open_file, cannot).
+template <class Call>
+auto with_free_fds(int room, Call call) {
+  const int lowest_free = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+  EXPECT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  struct rlimit saved {};
+  EXPECT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  struct rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free + room);
+  EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  auto r = call();
+  EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  return r;
+}
+
+TEST_F(DirectChecksTest, TmpfileOutOfFdsAfterTheFileIsMadeTakesNothing) {
+  const State before = state();
+  auto r = with_free_fds(1, [&] { return fs_->tmpfile(kRoot, d_, 0644, O_RDWR, 0, ""); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), EMFILE);
+  expect_unchanged(before);
+}
+
+// The file is linked under its name by then (it stays, as after any late failure),
+// but no inode reference or handle is taken.
+TEST_F(DirectChecksTest, CreateOutOfFdsAfterTheFileIsMadeTakesNoReference) {
+  const State before = state();
+  auto r = with_free_fds(
+      1, [&] { return fs_->create(kRoot, d_, "late", S_IFREG | 0644, O_RDWR, 0, ""); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), EMFILE);
+  EXPECT_EQ(fs_->inodes().size(), before.inodes);
+  EXPECT_EQ(fs_->handles().size(), before.handles);
+  EXPECT_EQ(open_fd_count(), before.fds);
+  expect_tables_consistent();
+}
+
+TEST_F(DirectChecksTest, SyncfsThatCannotOpenTheInodeIsAnError) {
+  const State before = state();
+  EXPECT_EQ(with_free_fds(0, [&] { return fs_->syncfs(kRoot, a_); }), EMFILE);
+  expect_unchanged(before);
+}
+
+TEST_F(DirectChecksTest, CreateFromFdsRefusesAnInvalidRootOrProcFd) {
+  auto open_dir = [](const char* path) {
+    return ScopedFd(::open(path, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  };
+  auto no_root =
+      passthrough::PassthroughFs::create_from_fds(cfg_, ScopedFd(), open_dir("/proc/self"));
+  ASSERT_FALSE(no_root.ok());
+  EXPECT_EQ(no_root.error(), EBADF);
+  auto no_proc =
+      passthrough::PassthroughFs::create_from_fds(cfg_, open_dir(dir_.path().c_str()), ScopedFd());
+  ASSERT_FALSE(no_proc.ok());
+  EXPECT_EQ(no_proc.error(), EBADF);
+}
+
+// The client's umask is applied by the client (or sent with the request); the
+// server's own must not mask the modes a second time.
+TEST_F(DirectChecksTest, TheServersUmaskDoesNotMaskNewModes) {
+  const mode_t saved = ::umask(022);
+  auto fs = passthrough::PassthroughFs::create_from_fds(
+      cfg_, ScopedFd(::open(dir_.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)),
+      ScopedFd(::open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC)));
+  Result<fuse::Entry> made = Errno{EBADF};
+  if (fs.ok() && (*fs)->init(fuse::FsOptions{}).ok())
+    made = (*fs)->mkdir(kRoot, fuse::kRootInode, "open", 0777, 0, "");
+  ::umask(saved);  // before any ASSERT: the other tests run in this process
+  ASSERT_TRUE(fs.ok()) << fs.error();
+  ASSERT_TRUE(made.ok()) << made.error();
+  (*fs)->forget(kRoot, made->inode, 1);
+  struct stat st {};
+  ASSERT_EQ(::lstat(host("open").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0777u) << std::oct << (st.st_mode & 07777);
 }
 
 class DirectHandleTest : public DirectChecksTest {

@@ -1,10 +1,12 @@
 // End-to-end: open handles, data I/O, attributes and directory listing, through
 // encoded requests, checked against the host directory.
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <map>
 #include <set>
@@ -33,6 +35,32 @@ TEST_F(IoTest, CreateWriteReadFsyncRelease) {
   EXPECT_EQ(run(req::release(ino, fh)).error(), EBADF) << "a handle is released once";
   EXPECT_EQ(run(req::read(ino, fh, 0, 10)).error(), EBADF);
   EXPECT_EQ(fs_->handles().size(), 0u);
+}
+
+// As pread(2): an offset beyond off_t is EINVAL whatever the size, even 0 bytes
+// (which never reach the kernel).
+TEST_F(IoTest, ReadAtAnOffsetBeyondOffTIsEinvalEvenForZeroBytes) {
+  auto [ino, fh] = create_ok(fuse::kRootInode, "f");
+  for (uint32_t size : {0u, 4u}) {
+    EXPECT_EQ(run(req::read(ino, fh, uint64_t{1} << 63, size)).error(), EINVAL) << size;
+  }
+  EXPECT_TRUE(run(req::release(ino, fh)).ok());
+}
+
+// flush dups our fd and closes the copy: with fd 0 free the copy is fd 0, which
+// must be closed again like any other.
+TEST_F(IoTest, FlushClosesItsCopyEvenWhenTheCopyIsFdZero) {
+  auto [ino, fh] = create_ok(fuse::kRootInode, "f");
+  const int saved_stdin = ::fcntl(0, F_DUPFD_CLOEXEC, 3);
+  ASSERT_GE(saved_stdin, 0);
+  ::close(0);
+  const bool flushed = run(req::flush(ino, fh)).ok();
+  const bool zero_left_open = ::fcntl(0, F_GETFD) >= 0;
+  ASSERT_EQ(::dup2(saved_stdin, 0), 0);
+  ::close(saved_stdin);
+  EXPECT_TRUE(flushed);
+  EXPECT_FALSE(zero_left_open) << "the copy leaked as fd 0";
+  EXPECT_TRUE(run(req::release(ino, fh)).ok());
 }
 
 TEST_F(IoTest, LargeWriteAndReadOfOneMebibyte) {

@@ -1,10 +1,15 @@
 #include "core/passthrough/security_context.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
+#include <system_error>
 #include <thread>
+
+#include "core/passthrough/scoped_fd.h"
 
 namespace pfs::passthrough {
 namespace {
@@ -42,6 +47,36 @@ TEST(SecurityContext, WithoutSelinuxSettingFailsCleanly) {
     // And again, with the fd now cached (when the open worked).
     auto again = ScopedSecurityContext::enter("system_u:object_r:tmp_t:s0");
     EXPECT_FALSE(again.ok());
+  }).join();
+}
+
+// Through a /proc/self fd: enter() answers exactly what the kernel answers for the
+// same write (EINVAL without SELinux), and the per-thread fd it keeps is close-on-exec.
+TEST(SecurityContext, EnterReportsTheKernelsAnswerAndKeepsACloexecFd) {
+  std::thread([] {
+    const char kCtx[] = "system_u:object_r:tmp_t:s0";
+    int direct = 0;
+    {
+      ScopedFd probe(::open("/proc/thread-self/attr/fscreate", O_WRONLY | O_CLOEXEC));
+      ASSERT_TRUE(probe.valid()) << errno;
+      if (::write(probe.get(), kCtx, sizeof kCtx) < 0) direct = errno;
+      const ssize_t restored = ::write(probe.get(), nullptr, 0);  // back to the default
+      (void)restored;
+    }
+    ScopedFd proc(::open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(proc.valid());
+    auto ctx = ScopedSecurityContext::enter(kCtx, proc.get());
+    EXPECT_EQ(ctx.ok() ? 0 : ctx.error(), direct);
+    int kept = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      const std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+      if (!target.ends_with("/attr/fscreate")) continue;
+      ++kept;
+      EXPECT_NE(::fcntl(std::stoi(e.path().filename().string()), F_GETFD) & FD_CLOEXEC, 0)
+          << target;
+    }
+    EXPECT_EQ(kept, 1);
   }).join();
 }
 
