@@ -337,9 +337,11 @@ class HostileChainTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << "the queue must go on after a bad chain";
   }
   void expect_rejected(uint16_t head, std::string_view log_needle) {
+    const uint64_t bad_before = h.device_->stats().bad_chains.load();
     auto len = h.publish_raw(1, head);
     ASSERT_TRUE(len) << "the bad chain must come back";
     EXPECT_EQ(*len, 0u);
+    EXPECT_EQ(h.device_->stats().bad_chains.load(), bad_before + 1);
     EXPECT_TRUE(h.logged(log_needle)) << log_needle;
     expect_good_chain_still_works();
   }
@@ -428,6 +430,22 @@ TEST_F(HostileChainTest, EmptyIndirectTable) {
   expect_rejected(a, "indirect table length");
 }
 
+TEST(VhostUserProtocolTest, IndirectChainWithoutTheAckedFeatureIsRejected) {
+  Harness h;
+  ASSERT_TRUE(h.mem_.ok());
+  ASSERT_NO_FATAL_FAILURE(h.negotiate(/*event_idx=*/true, /*indirect=*/false));
+  ASSERT_NO_FATAL_FAILURE(h.init());
+  FakeRing& r = *h.rings_[1];
+  const uint64_t reply = h.mem_.alloc(4096), request = h.mem_.alloc(4096);
+  const Bytes g = req::getattr(FUSE_ROOT_ID);
+  std::memcpy(h.mem_.at(request), g.data(), g.size());
+  const Buf bufs[] = {{request, static_cast<uint32_t>(g.size()), false}, {reply, 4096, true}};
+  auto len = h.publish_raw(1, r.build(bufs, /*indirect=*/true));
+  ASSERT_TRUE(len) << "the chain must come back";
+  EXPECT_EQ(*len, 0u);
+  EXPECT_TRUE(h.logged("without VIRTIO_F_INDIRECT_DESC"));
+}
+
 TEST_F(HostileChainTest, NestedIndirect) {
   FakeRing& r = ring();
   const uint16_t a = r.next_desc();
@@ -503,10 +521,34 @@ TEST(VhostUserProtocolTest, GetVringBaseStopsAndRestartResumes) {
   EXPECT_EQ(s.index, 1u);
   EXPECT_EQ(s.num, 2u) << "INIT and GETATTR were consumed";
   EXPECT_FALSE(h.device_->running(1));
+  EXPECT_FALSE(h.logged("kick fd unusable")) << "a stop is not a kick fd failure";
   // Restart as QEMU does after a stop: the ring goes on where it left off.
   ASSERT_TRUE(h.setup_ring(1, static_cast<uint16_t>(s.num)));
   EXPECT_TRUE(h.device_->running(1));
   EXPECT_TRUE(h.call(1, req::getattr(FUSE_ROOT_ID)).ok());
+  // Ring messages before its kick fd wait for it; no start is tried (and refused).
+  EXPECT_FALSE(h.logged("not started"));
+}
+
+TEST(VhostUserProtocolTest, RingWithKickButNoMemoryTableWaitsQuietly) {
+  Harness h;
+  ASSERT_TRUE(h.mem_.ok());
+  FakeRing& r = *h.rings_[1];
+  vu::VringAddr a{1,
+                  0,
+                  FakeGuestMemory::uva(r.desc_gpa()),
+                  FakeGuestMemory::uva(r.used_gpa()),
+                  FakeGuestMemory::uva(r.avail_gpa()),
+                  0};
+  const int kick = r.kick_fd();
+  ASSERT_TRUE(h.fe_->send_state(Request::kSetVringNum, 1, r.size()));
+  ASSERT_TRUE(h.fe_->send(Request::kSetVringAddr, &a, sizeof(a)));
+  ASSERT_TRUE(h.fe_->send_u64(Request::kSetVringKick, 1, {&kick, 1}));
+  // A reply to this means the messages before it were handled.
+  ASSERT_TRUE(h.fe_->send(Request::kGetFeatures, nullptr, 0));
+  ASSERT_TRUE(h.fe_->reply_u64());
+  EXPECT_FALSE(h.device_->running(1));
+  EXPECT_FALSE(h.logged("not started")) << "no start is tried before SET_MEM_TABLE";
 }
 
 TEST(VhostUserProtocolTest, MemTableReplacedWhileRunning) {

@@ -5,6 +5,8 @@
 // receive()'s own framing checks, called directly.
 #include <gtest/gtest.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cctype>
 #include <cstring>
@@ -15,6 +17,7 @@
 #include "core/tests/fd_count.h"
 #include "core/tests/vhost_user_stepped_backend.h"
 #include "core/transport/vhost_user/guest_memory.h"
+#include "core/transport/vhost_user/logger.h"
 #include "core/transport/vhost_user/message.h"
 
 namespace pfs::testing {
@@ -605,10 +608,8 @@ TEST_F(MessageTest, HeaderVersionMustBeOne) {
   }
 }
 
-// A running queue: a refused message leaves it running; a closing one is up to
-// the caller (serve() stops the queues when serve_one() returns false).
-TEST_F(MessageTest, RunningQueueSurvivesARefusedMessage) {
-  FakeRing ring(b.mem, 64);
+// Size, address and kick fd for the last queue, in that order: it runs.
+void start_last_queue(SteppedBackend& b, const FakeRing& ring) {
   vu::VringAddr a{kLastQueue,
                   0,
                   FakeGuestMemory::uva(ring.desc_gpa()),
@@ -616,10 +617,17 @@ TEST_F(MessageTest, RunningQueueSurvivesARefusedMessage) {
                   FakeGuestMemory::uva(ring.avail_gpa()),
                   0};
   const int kick = ring.kick_fd();
-  ASSERT_TRUE(b.fe->send_state(Request::kSetVringNum, kLastQueue, 64) && b.step());
+  ASSERT_TRUE(b.fe->send_state(Request::kSetVringNum, kLastQueue, ring.size()) && b.step());
   ASSERT_TRUE(b.fe->send(Request::kSetVringAddr, &a, sizeof(a)) && b.step());
   ASSERT_TRUE(b.fe->send_u64(Request::kSetVringKick, kLastQueue, {&kick, 1}) && b.step());
   ASSERT_TRUE(b.device().running(kLastQueue));
+}
+
+// A running queue: a refused message leaves it running; a closing one is up to
+// the caller (serve() stops the queues when serve_one() returns false).
+TEST_F(MessageTest, RunningQueueSurvivesARefusedMessage) {
+  FakeRing ring(b.mem, 64);
+  ASSERT_NO_FATAL_FAILURE(start_last_queue(b, ring));
   const Bytes p = single_region(region_after());
   ASSERT_TRUE(b.fe->send(Request::kRemMemReg, p.data(), static_cast<uint32_t>(p.size()), {}, true));
   ASSERT_TRUE(b.step());
@@ -628,6 +636,16 @@ TEST_F(MessageTest, RunningQueueSurvivesARefusedMessage) {
   // SET_VRING_KICK without an fd stops the ring (polling is not offered).
   ASSERT_TRUE(b.fe->send_u64(Request::kSetVringKick, kLastQueue | vu::kVringNoFd) && b.step());
   EXPECT_FALSE(b.device().running(kLastQueue));
+}
+
+// SET_VRING_ENABLE 0 keeps a started ring (kick fd, address, size all set) stopped.
+TEST_F(MessageTest, DisabledRingStaysStoppedUntilEnabled) {
+  FakeRing ring(b.mem, 64);
+  ASSERT_NO_FATAL_FAILURE(start_last_queue(b, ring));
+  ASSERT_TRUE(b.fe->send_state(Request::kSetVringEnable, kLastQueue, 0) && b.step());
+  EXPECT_FALSE(b.device().running(kLastQueue));
+  ASSERT_TRUE(b.fe->send_state(Request::kSetVringEnable, kLastQueue, 1) && b.step());
+  EXPECT_TRUE(b.device().running(kLastQueue));
 }
 
 // receive(): framing, called directly on a socket pair.
@@ -734,6 +752,54 @@ TEST_F(ReceiveTest, TruncatedHeaderIsMalformed) {
 TEST_F(ReceiveTest, HangUpBeforeAHeaderIsEof) {
   ::shutdown(tx_.get(), SHUT_WR);
   EXPECT_EQ(receive(), vu::RecvError::kEof);
+}
+
+// Far more fds than a message may carry (but no more than SCM_MAX_FD): every one
+// is taken, in order, before the message is refused.
+TEST_F(ReceiveTest, TwoHundredFdsAreAllTakenThenRefused) {
+  constexpr size_t kCount = 200;
+  const std::vector<int> fds(kCount, efd_.get());
+  const Bytes whole = vu::encode(12, vu::kVersion, "\1\0\0\0\0\0\0\0", 8);
+  iovec iov{const_cast<uint8_t*>(whole.data()), whole.size()};
+  std::vector<char> control(  // operator new aligns it for cmsghdr
+      CMSG_SPACE(sizeof(int) * kCount));
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * kCount);
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * kCount);
+  ASSERT_EQ(::sendmsg(tx_.get(), &msg, 0), static_cast<ssize_t>(whole.size()));
+  EXPECT_EQ(receive(), vu::RecvError::kMalformed);
+  EXPECT_EQ(why_, "too many fds with one message");
+  EXPECT_FALSE(m_.fds_lost);
+  ASSERT_EQ(m_.fds.size(), kCount);
+  struct stat want, got;
+  ASSERT_EQ(::fstat(efd_.get(), &want), 0);
+  for (size_t i = 0; i < kCount; ++i) {
+    ASSERT_EQ(::fstat(m_.fds[i].get(), &got), 0) << i;
+    EXPECT_EQ(got.st_ino, want.st_ino) << i;
+  }
+}
+
+TEST(EncodeTest, OneBytePayloadIsCopied) {
+  const uint8_t byte = 0x5a;
+  const Bytes out = vu::encode(3, vu::kVersion, &byte, 1);
+  ASSERT_EQ(out.size(), sizeof(vu::Header) + 1);
+  EXPECT_EQ(out.back(), byte);
+}
+
+TEST(LoggerTest, LineFillingTheWholeBufferIsPassedWhole) {
+  // 511 characters and the NUL fill logf's 512-byte buffer exactly.
+  const std::string line(511, 'x');
+  std::string got;
+  vu::logf([&](vu::Severity, std::string_view l) { got = l; }, vu::Severity::kWarn, "%s",
+           line.c_str());
+  EXPECT_EQ(got, line);
 }
 
 TEST(MessagePayloadTest, PayloadAsTakesExactlyTheStructSize) {

@@ -166,6 +166,42 @@ TEST_F(VirtqueueTest, EmptyReadableAfterWritableIsRefused) {
   EXPECT_EQ(why_, "readable descriptor after a writable one");
 }
 
+TEST_F(VirtqueueTest, ChainRevisitingItsFirstEntryIsALoopNotAnOrderError) {
+  // 0 (readable) -> 1 (writable) -> 0: the loop is found when 0 comes round again,
+  // before its readable flag is looked at a second time.
+  queue(2);
+  ring_->set_desc(0, buf_, 16, vu::kDescFlagNext, 1);
+  ring_->set_desc(1, buf_ + 16, 16, vu::kDescFlagWrite | vu::kDescFlagNext, 0);
+  EXPECT_EQ(pop_head(0), Pop::kBadChain);
+  EXPECT_EQ(why_, "descriptor chain loops or is longer than its table");
+}
+
+TEST_F(VirtqueueTest, EmptyDescriptorAddressIsNotTranslated) {
+  // A zero-length buffer is skipped whatever its address; only lengths > 0 are mapped.
+  queue();
+  ring_->set_desc(0, 0, 0, vu::kDescFlagNext, 1);
+  ring_->set_desc(1, buf_, 16, vu::kDescFlagWrite, 0);
+  ASSERT_EQ(pop_head(0), Pop::kChain) << why_;
+  EXPECT_TRUE(chain_.readable.empty());
+  EXPECT_EQ(chain_.writable.size(), 1u);
+}
+
+TEST_F(VirtqueueTest, EventIdxNotifiesOnlyWhenUsedEventWasPassed) {
+  ring_ = std::make_unique<FakeRing>(file_, kSize);
+  auto vq = Virtqueue::create(mem_, kSize, addrs_of(*ring_), 0, /*event_idx=*/true, true, &why_);
+  ASSERT_TRUE(vq) << why_;
+  uint16_t* used_event = reinterpret_cast<uint16_t*>(file_.at(ring_->avail_gpa()) + 4 + 2 * kSize);
+  (*vq)->add_used(0, 0);
+  EXPECT_TRUE((*vq)->should_notify()) << "the first notification is always sent";
+  // used moves from 1 to 2: notify only if the driver asked for used_event 1.
+  *used_event = 1;
+  (*vq)->add_used(0, 0);
+  EXPECT_TRUE((*vq)->should_notify());
+  // used moves from 2 to 3; used_event 1 lies before that step: no interrupt.
+  (*vq)->add_used(0, 0);
+  EXPECT_FALSE((*vq)->should_notify());
+}
+
 // A direct chain of `n` one-byte buffers, readable or writable.
 class SegmentLimitTest : public VirtqueueTest, public ::testing::WithParamInterface<bool> {
  protected:
