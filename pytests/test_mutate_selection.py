@@ -45,3 +45,15 @@ def test_equivalent_file_parses_and_refuses_garbage(tmp_path):
 def test_checked_in_equivalent_file_is_valid():
     for mid, reason in equivalents.load(ROOT / "ci" / "mutate-equivalent.txt").items():
         assert len(mid) == 10 and len(reason) > 10
+
+
+def test_only_takes_a_long_id_list_and_rerun_takes_every_survivor(tmp_path):
+    ids = [f"{k:010x}" for k in range(300)]  # far longer than NAME_MAX as one argument
+    a = type("A", (), {"only": ",".join(ids), "rerun_survivors": None})()
+    assert cli.wanted_ids(a) == set(ids)
+    report = tmp_path / "report.json"
+    report.write_text('{"mutants": [{"id": "aaaaaaaaaa", "status": "survived"},'
+                      ' {"id": "bbbbbbbbbb", "status": "killed"},'
+                      ' {"id": "cccccccccc", "status": "survived (no coverage)"}]}')
+    b = type("A", (), {"only": None, "rerun_survivors": str(report)})()
+    assert cli.wanted_ids(b) == {"aaaaaaaaaa", "cccccccccc"}

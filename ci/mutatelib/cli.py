@@ -84,6 +84,11 @@ def wanted_ids(a) -> set:
     for spec in [a.only, a.rerun_survivors]:
         if not spec:
             continue
+        # A comma list of ids is never a path: Path.is_file() on a long one raises
+        # "File name too long".
+        if re.fullmatch(r"\s*[0-9a-f]{10}(\s*,\s*[0-9a-f]{10})*\s*,?\s*", spec):
+            ids |= {s.strip() for s in spec.split(",") if s.strip()}
+            continue
         p = Path(spec)
         if p.suffix == ".json" or p.is_file():
             if not p.is_file():
@@ -91,7 +96,7 @@ def wanted_ids(a) -> set:
             data = json.loads(p.read_text())
             survivors_only = spec == a.rerun_survivors
             ids |= {m["id"] for m in data["mutants"]
-                    if not survivors_only or m["status"] == "survived"}
+                    if not survivors_only or m["status"].startswith("survived")}
         else:
             ids |= {s.strip() for s in spec.split(",") if s.strip()}
     return ids
