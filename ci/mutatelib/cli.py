@@ -53,6 +53,10 @@ def parse_args(argv):
     ap.add_argument("--include", default="",
                     help="mutant ids (comma-separated) run in addition to the sample")
     ap.add_argument("--list", action="store_true", help="print the mutants and stop")
+    ap.add_argument("--skip-uncovered", action="store_true",
+                    help="a mutant on a line no test covers is 'survived (no coverage)' without "
+                         "running anything (default: it runs every selected test, since a "
+                         "constant or declaration line has no coverage of its own)")
     ap.add_argument("--no-coverage", action="store_true",
                     help="no coverage build: every mutant runs all the (selected) tests")
     ap.add_argument("--all-tests", action="store_true",
@@ -265,6 +269,12 @@ def run(a) -> int:
             except queue.Empty:
                 return
             sel = tests_for(m)
+            if not sel and not a.skip_uncovered:
+                # No test ran over the line. It may hold no code of its own (a namespace
+                # constant, a declaration: coverage marks no line for it) while the
+                # mutant still changes code elsewhere, so every test runs.
+                sel = sorted(names)
+                m.extra["uncovered_line"] = True
             if not sel:
                 m.status, m.detail = "survived", "no coverage"
             else:
