@@ -24,6 +24,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -163,41 +164,107 @@ def assert_left_nothing(base: Path) -> None:
     assert not base.exists(), f"scratch tree {base} is left behind"
 
 
+def session_members(sid: int) -> list[int]:
+    """PIDs of the live processes whose session is `sid` (from /proc/PID/stat)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(d))
+    return pids
+
+
+def describe(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        state = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
+                     if ln.startswith("State:"))
+        wchan = Path(f"/proc/{pid}/wchan").read_text().strip()
+        return f"pid {pid} ({cmd}) {state}, wchan {wchan or '-'}"
+    except (OSError, StopIteration) as e:
+        return f"pid {pid} (gone: {e})"
+
+
 class Soak:
-    """ci/soak as a child process; .stop() ends it by PID (SIGTERM, then SIGKILL)."""
+    """ci/soak as a child process in its own session; a thread reads its output (so a
+    child that inherits the pipe cannot block the test); .stop() ends it by PID
+    (SIGTERM, then SIGKILL) and kills whatever it left in its session."""
 
     def __init__(self, cmd: list[str]):
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, start_new_session=True)
         self.lines: list[str] = []
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    eof = False
 
     def wait_for(self, pattern: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            if re.search(pattern, line):
-                return line
+        seen = 0
+        with self.cond:
+            while True:
+                for line in self.lines[seen:]:
+                    if re.search(pattern, line):
+                        return line
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if self.eof or left <= 0:
+                    break
+                self.cond.wait(left)
         raise AssertionError(f"no line matching {pattern!r} from ci/soak:\n{self.output()}")
 
     def finish(self, timeout: float = RUN_TIMEOUT) -> int:
-        out, _ = self.proc.communicate(timeout=timeout)
-        self.lines.append(out)
-        return self.proc.returncode
+        """Waits for ci/soak itself to exit; then nothing it started may be left in its
+        session (a client holding its stdout would be a clean-up bug, named here)."""
+        rc = self.proc.wait(timeout=timeout)
+        left = session_members(self.proc.pid)
+        if left:
+            info = [describe(pid) for pid in left]
+            self._kill(left)
+            raise AssertionError(f"ci/soak exited {rc} but left processes behind:\n"
+                                 + "\n".join(info) + f"\n{self.output()}")
+        self.reader.join(10)
+        return rc
 
     def output(self) -> str:
-        return "".join(self.lines)
+        with self.cond:
+            return "".join(self.lines)
+
+    @staticmethod
+    def _kill(pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        self._kill(session_members(self.proc.pid))
 
 
 def test_short_soak_is_flat_and_writes_csv_png_verdict(pfsd_binary, scratch_dir):
@@ -269,7 +336,7 @@ def test_soak_cleans_up_on_ctrl_c(pfsd_binary, scratch_dir):
         s.wait_for(r"^\s*[\d.]+\s+run\s")
         base = scratch_of(s.output())
         s.proc.send_signal(signal.SIGINT)
-        rc = s.finish(timeout=40)
+        rc = s.finish(timeout=120)
     finally:
         s.stop()
     text = s.output()
@@ -302,3 +369,41 @@ def test_model_write_of_nothing_past_the_end_keeps_the_size(tmp_path):
     assert len(m.inode_of("f").data) == 10
     m.write("f", 12, b"ab")
     assert bytes(m.inode_of("f").data) == b"x" * 10 + b"\0\0ab"
+
+
+def test_a_client_dies_with_ci_soak(tmp_path):
+    # ci/soak killed outright (SIGKILL: no clean-up runs) must not leave a client behind
+    # holding its stdout: each client asks the kernel for SIGKILL when its parent dies.
+    script = tmp_path / "parent.py"
+    script.write_text(f"""
+import os, sys, time
+sys.path.insert(0, {str(REPO_ROOT / 'ci')!r})
+from soaklib.load import die_with_parent
+parent = os.getpid()
+child = os.fork()
+if child == 0:
+    die_with_parent(parent)
+    time.sleep(600)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(600)
+""")
+    parent = subprocess.Popen(["/usr/bin/python3", str(script)], stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    child = None
+    try:
+        child = int(parent.stdout.readline())
+        time.sleep(0.5)  # the child has called prctl by now (or is about to: either works)
+        assert sorted(session_members(parent.pid)) == sorted([parent.pid, child]), describe(child)
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while child in session_members(parent.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child not in session_members(parent.pid), \
+            f"the client outlived its parent: {describe(child)}"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=10)
+        Soak._kill(session_members(parent.pid))

@@ -77,6 +77,22 @@ def find_or_build_pfsd(given: Path | None) -> Path:
     return DEFAULT_PFSD
 
 
+def proc_state(pid: int) -> str:
+    """The State and wchan of a process from /proc (for a report)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            state = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("State:")), "?")
+        with open(f"/proc/{pid}/wchan") as f:
+            return f"{state}, wchan {f.read().strip() or '-'}"
+    except OSError as e:
+        return f"unreadable: {e.strerror}"
+
+
+def _say_cleaning_up(signum, frame):
+    print(f"ci/soak: signal {signum} ignored: cleaning up (bounded; it ends by itself)",
+          flush=True)
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -165,8 +181,8 @@ class Run:
               f"out {self.out}", flush=True)
         print(report.HEADER, flush=True)
         self.record("start", read_proc(self.server()), 0.0, 0.0)
-        self.ctl, self.procs = load.start_clients(a.clients, self.daemon.mnt, self.seed,
-                                                  self.out, self.daemon.shared)
+        self.ctl = load.start_clients(a.clients, self.daemon.mnt, self.seed, self.out,
+                                      self.daemon.shared, self.procs)
         self.t0 = time.monotonic()
         quiet_done = False
         k = 1
@@ -194,16 +210,24 @@ class Run:
                 "tree_problems": tree}
 
     def cleanup(self) -> None:
-        if self.procs:
-            if self.ctl is not None:
-                self.ctl.state.value = load.STOP
-            for p in self.procs:
-                p.join(10)
-                if p.is_alive():
-                    p.kill()  # by PID (multiprocessing's Process.kill)
-                    p.join(5)
+        t0 = time.monotonic()
+        if self.ctl is not None:
+            self.ctl.state.value = load.STOP
+        for p in self.procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()  # by PID (multiprocessing's Process.kill)
+                p.join(5)
+        # A client killed inside a FUSE request waits for pfsd's answer: stopping pfsd
+        # (which ends the mount) releases it, so the last wait comes after.
         self.problems += self.daemon.cleanup()
+        for p in self.procs:
+            p.join(30)
+            if p.is_alive():
+                self.problems.append(f"{p.name} (pid {p.pid}) still alive after SIGKILL and "
+                                     f"the unmount (state {proc_state(p.pid)})")
         self.csv.close()
+        print(f"ci/soak: cleaned up in {time.monotonic() - t0:.1f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     except DaemonError as e:
         interrupted = str(e)
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short (that would leave
+        # pfsd, the mount or the clients behind): it is bounded, and it says so.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _say_cleaning_up)
         print("ci/soak: cleaning up (clients, pfsd by PID, unmount, scratch)", flush=True)
         r.cleanup()
     return finish(r, result, interrupted)

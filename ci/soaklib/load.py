@@ -16,6 +16,7 @@ client-<N>.json with its counts, error samples and tree problems).
 from __future__ import annotations
 
 import collections
+import ctypes
 import errno
 import json
 import multiprocessing
@@ -523,7 +524,22 @@ class Client:
         self.hold_fd(self.sp(), os.O_RDONLY)
 
 
-def client_main(idx: int, mnt: str, seed: int, ctl: Control, out: str, host: str) -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGKILL this process when ci/soak ends, however it ends: a client left behind
+    keeps ci/soak's stdout open, so whoever reads it to the end waits forever."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def client_main(idx: int, mnt: str, seed: int, ctl: Control, out: str, host: str,
+                parent: int) -> None:
+    die_with_parent(parent)
     # Ctrl-C reaches the whole process group: the parent alone decides when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -541,15 +557,19 @@ def client_main(idx: int, mnt: str, seed: int, ctl: Control, out: str, host: str
         json.dump(result, f, indent=1)
 
 
-def start_clients(n: int, mnt: Path, seed: int, out: Path, host: Path):
+def start_clients(n: int, mnt: Path, seed: int, out: Path, host: Path, procs: list) -> Control:
+    """Starts n clients, appending each to `procs` as it starts (so an interrupt
+    half-way leaves the caller knowing every client it must stop)."""
     ctx = multiprocessing.get_context("fork")
     ctl = Control(ctx, n)
-    procs = [ctx.Process(target=client_main,
-                         args=(i, str(mnt), seed * 1000 + i, ctl, str(out), str(host)),
-                         name=f"soak-client-{i}") for i in range(n)]
-    for p in procs:
+    for i in range(n):
+        p = ctx.Process(target=client_main,
+                        args=(i, str(mnt), seed * 1000 + i, ctl, str(out), str(host),
+                              os.getpid()),
+                        name=f"soak-client-{i}")
         p.start()
-    return ctl, procs
+        procs.append(p)
+    return ctl
 
 
 def pause(ctl: Control, timeout: float = 30.0) -> bool:

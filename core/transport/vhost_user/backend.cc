@@ -59,7 +59,7 @@ Backend::Outcome Backend::reset() {
 
 Backend::Outcome Backend::set_mem_table(Message& m) {
   if (m.payload.size() < kMemTableHeader) return close_with("SET_MEM_TABLE too short");
-  uint32_t n;
+  uint32_t n = 0;
   std::memcpy(&n, m.payload.data(), sizeof(n));
   if (n == 0 || n > kMaxMemTableRegions) return close_with("SET_MEM_TABLE region count");
   if (m.payload.size() != kMemTableHeader + n * sizeof(MemRegion)) {
