@@ -19,15 +19,21 @@ constexpr size_t kUsedElem = 8;
 uint16_t* u16_at(uint8_t* base, size_t off) { return reinterpret_cast<uint16_t*>(base + off); }
 uint32_t* u32_at(uint8_t* base, size_t off) { return reinterpret_cast<uint32_t*>(base + off); }
 
-// Shared-memory fields go through atomic_ref: the guest writes them concurrently.
+// Shared-memory fields are read and written atomically: the guest writes them
+// concurrently. The builtins rather than std::atomic_ref, which libc++ lacks before
+// LLVM 19 (OSS-Fuzz and ClusterFuzzLite build with libc++).
+static_assert(static_cast<int>(std::memory_order_relaxed) == __ATOMIC_RELAXED &&
+              static_cast<int>(std::memory_order_acquire) == __ATOMIC_ACQUIRE &&
+              static_cast<int>(std::memory_order_release) == __ATOMIC_RELEASE &&
+              static_cast<int>(std::memory_order_seq_cst) == __ATOMIC_SEQ_CST);
 uint16_t load16(uint8_t* base, size_t off, std::memory_order mo) {
-  return std::atomic_ref<uint16_t>(*u16_at(base, off)).load(mo);
+  return __atomic_load_n(u16_at(base, off), static_cast<int>(mo));
 }
 void store16(uint8_t* base, size_t off, uint16_t v, std::memory_order mo) {
-  std::atomic_ref<uint16_t>(*u16_at(base, off)).store(v, mo);
+  __atomic_store_n(u16_at(base, off), v, static_cast<int>(mo));
 }
 void store32(uint8_t* base, size_t off, uint32_t v, std::memory_order mo) {
-  std::atomic_ref<uint32_t>(*u32_at(base, off)).store(v, mo);
+  __atomic_store_n(u32_at(base, off), v, static_cast<int>(mo));
 }
 
 }  // namespace
@@ -61,7 +67,7 @@ Result<std::unique_ptr<Virtqueue>> Virtqueue::create(std::shared_ptr<const Guest
     return Errno{EFAULT};
   }
   // Alignment (2.7): descriptors 16, avail 2, used 4. We check the host pointers,
-  // which is what atomic_ref needs; mappings are page aligned, so they agree.
+  // which is what the atomic accesses need; mappings are page aligned, so they agree.
   if (reinterpret_cast<uintptr_t>(desc) % 16 != 0 || reinterpret_cast<uintptr_t>(avail) % 2 != 0 ||
       reinterpret_cast<uintptr_t>(used) % 4 != 0) {
     if (why) *why = "a ring is misaligned";
