@@ -1,7 +1,8 @@
 """AFL++'s side of a campaign: instance names, and what the sync folder says.
 
-Every instance writes <sync>/<name>/fuzzer_stats (totals, rewritten as it runs); an
-instance that imported another's queue has <sync>/<name>/.synced/<other name>.
+Every instance writes <sync>/<name>/fuzzer_stats (totals, rewritten about once a
+minute and when it ends); an instance that ran another's queue has
+<sync>/<name>/.synced/<other name>.
 """
 
 from __future__ import annotations
@@ -10,19 +11,19 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from .timeline import Sample
-
 
 def instance_names(jobs: int, shared: bool, prefix: str) -> list:
-    """(role flag, name) per instance.
+    """(role flag, name) per instance: one main (-M) and jobs-1 secondaries (-S).
 
-    Alone: one main (-M main) and secondaries sec1, sec2, ... In a folder several
-    machines (or campaigns) share, only one main may exist, so every instance is a
-    secondary named after its campaign: <prefix>-0, <prefix>-1, ...
+    Alone: main, sec1, sec2, ... In a folder several machines (or campaigns) share,
+    names carry the campaign's prefix: <prefix>-0 (its main), <prefix>-1, ... AFL++
+    4.04c secondaries import only from mains, and a main imports from everyone, so
+    each campaign runs its own main; AFL++ warns that another main exists, and the
+    mains import each other's queues.
     """
     if not shared:
         return [("-M", "main")] + [("-S", f"sec{i}") for i in range(1, jobs)]
-    return [("-S", f"{prefix}-{i}") for i in range(jobs)]
+    return [("-M", f"{prefix}-0")] + [("-S", f"{prefix}-{i}") for i in range(1, jobs)]
 
 
 def default_prefix() -> str:
@@ -50,9 +51,14 @@ class Instance:
     synced_from: list  # names whose queues it imported
 
 
+STATS_PERIOD = 65  # seconds: AFL++ rewrites a running instance's fuzzer_stats every 60
+
+
 def instances(sync: Path, since: float = 0.0) -> list:
-    """Every instance in the sync folder whose stats were updated at or after `since`
-    (Unix time; 0 = all), e.g. this run's and other machines' running meanwhile."""
+    """Every instance in the sync folder that ran during a run started at `since`
+    (Unix time; 0 = all): this run's, and other machines' running meanwhile, as
+    their fuzzer_stats were written at most one stats period before. An instance
+    still running counts with what its stats said last."""
     out = []
     if not sync.is_dir():
         return out
@@ -61,7 +67,7 @@ def instances(sync: Path, since: float = 0.0) -> list:
         if not f.is_file():
             continue
         kv = read_stats(f)
-        if int(kv.get("last_update", "0") or 0) < since:
+        if int(kv.get("last_update", "0") or 0) < since - STATS_PERIOD:
             continue
         eps = float(kv.get("execs_per_sec", "0") or 0)
         synced = inst / ".synced"
@@ -73,17 +79,13 @@ def instances(sync: Path, since: float = 0.0) -> list:
             imported=int(kv.get("corpus_imported", "0") or 0),
             crashes=int(kv.get("saved_crashes", kv.get("unique_crashes", "0")) or 0),
             edges=int(kv.get("edges_found", "0") or 0),
-            synced_from=sorted(p.name for p in synced.iterdir()) if synced.is_dir() else []))
+            synced_from=_synced_from(synced)))
     return out
 
 
-def sample(sync: Path, since: float, seconds: float) -> Sample | None:
-    """The instances' state now as one Sample: the most edges and the largest corpus
-    any instance has (their union is not known; the max is its floor) and the sum of
-    their executions. AFL++ 4.04c writes no plot_data row in an instance's first
-    minute, so the campaign polls fuzzer_stats instead."""
-    seen = instances(sync, since)
-    if not seen:
-        return None
-    return Sample(seconds, coverage=max(i.edges for i in seen),
-                  corpus=max(i.corpus for i in seen), execs=sum(i.execs for i in seen))
+def _synced_from(synced: Path) -> list:
+    """Instances whose queues this one imported: .synced/<name> holds the last id
+    taken (<name>.last and <name>.max mark attempts and sizes, not imports)."""
+    if not synced.is_dir():
+        return []
+    return sorted(p.name for p in synced.iterdir() if "." not in p.name)

@@ -2,7 +2,7 @@
 
 A run is a list of Samples (seconds since the run started). libFuzzer's come from its
 progress lines (`#N NEW cov: C ft: F corp: X/Yb ...`, and `#N: cov: ...` under -fork),
-AFL++'s from its instances' fuzzer_stats, read every second (see afl.py). Coverage is libFuzzer's `cov`
+AFL++'s from the StatsD gauges its instances send every second (see statsd.py). Coverage is libFuzzer's `cov`
 (edges and PCs it counts) or AFL++'s `edges_found`: each engine's own unit, so the
 two are never compared with each other, only over time.
 """
