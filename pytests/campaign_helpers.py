@@ -85,17 +85,13 @@ def _running_with(paths: list) -> list:
 
 
 # target, engine, libFuzzer/s, AFL++/s, execs, inst, corpus, KB, new, lines, branches,
-# last 10%, crashes (ci/campaignlib/table.py)
-ROW = re.compile(
-    r"^(?P<target>\S+)\s+(?P<engine>\S+)\s+(?P<lf>[\d,]+|-)\s+(?P<afl>[\d,]+|-)\s+"
-    r"(?P<execs>[\d,]+)\s+(?P<inst>\d+)\s+(?P<corpus>\d+)\s+(?P<kb>\d+)\s+(?P<new>\d+)\s+"
-    r"(?P<lines_cov>\d+)/(?P<lines_total>\d+) (?P<lines_pct>[\d.]+)%\s+"
-    r"(?:(?P<br_cov>\d+)/(?P<br_total>\d+) (?P<br_pct>[\d.]+)%|n/a)\s+"
-    r"(?P<late>\S+)\s+(?P<crashes>\d+)$")
-ROW_NO_COVERAGE = re.compile(
-    r"^(?P<target>\S+)\s+(?P<engine>\S+)\s+(?P<lf>[\d,]+|-)\s+(?P<afl>[\d,]+|-)\s+"
-    r"(?P<execs>[\d,]+)\s+(?P<inst>\d+)\s+(?P<corpus>\d+)\s+(?P<kb>\d+)\s+(?P<new>\d+)\s+"
-    r"n/a\s+n/a\s+(?P<late>\S+)\s+(?P<crashes>\d+)$")
+# last 10%, crashes (ci/campaignlib/table.py); lines and branches are n/a without coverage.
+_ROW_HEAD = (r"^(?P<target>\S+)\s+(?P<engine>\S+)\s+(?P<lf>[\d,]+|-)\s+(?P<afl>[\d,]+|-)\s+"
+             r"(?P<execs>[\d,]+)\s+(?P<inst>\d+)\s+(?P<corpus>\d+)\s+(?P<kb>\d+)\s+(?P<new>\d+)\s+")
+_ROW_TAIL = r"\s+(?P<late>\S+)\s+(?P<crashes>\d+)$"
+ROW = re.compile(_ROW_HEAD + r"(?P<lines_cov>\d+)/(?P<lines_total>\d+) (?P<lines_pct>[\d.]+)%\s+"
+                 r"(?P<br_cov>\d+)/(?P<br_total>\d+) (?P<br_pct>[\d.]+)%" + _ROW_TAIL)
+ROW_NO_COVERAGE = re.compile(_ROW_HEAD + r"n/a\s+n/a" + _ROW_TAIL)
 
 
 def table_row(output: str, target: str, with_coverage: bool = True) -> dict:

@@ -6,7 +6,8 @@ started 3 s later). Checked: both instances ran (fuzzer_stats with executions, n
 after their campaigns); they saw each other: each ran the other's queue (AFL++ leaves
 <sync>/<name>/.synced/<other>; the campaign prints it). beta syncs from alpha as it
 starts (AFL_IMPORT_FIRST), alpha from beta at its next sync, AFL_SYNC_TIME=1 making
-that 30 s after its first. And each
+that 30 s after its first. alpha's timeline CSV has a sample about every second
+(AFL++'s StatsD gauges). And each
 campaign's table counts both instances (inst 2; alpha's executions, as it ended last,
 exactly both instances' final counts; beta's with alpha's as its fuzzer_stats, which
 AFL++ rewrites once a minute, last said).
@@ -16,6 +17,7 @@ Every campaign here has a hard timeout and is stopped by PID on failure.
 
 from __future__ import annotations
 
+import csv
 import time
 
 import pytest
@@ -80,6 +82,12 @@ def test_two_afl_campaigns_share_a_sync_dir(built, tmp_path):
         row = table_row(out[name], TARGET, with_coverage=False)
         assert row["engine"] == "afl" and row["lf"] == "-" and int(row["afl"].replace(",", "")) > 0
         assert int(row["inst"]) == 2, row
+    # alpha's timeline: StatsD gauges about once a second over its 40 s run.
+    with open(tmp_path / "findings-alpha" / "coverage" / "timeline.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["target"] == TARGET and r["engine"] == "afl"]
+    assert len(rows) >= 20, rows
+    edges = [int(r["coverage"]) for r in rows]
+    assert edges == sorted(edges) and edges[0] > 0, edges
     # beta ended first: its table has alpha's executions as alpha's stats last said
     # on top of its own; alpha ended last, when both instances' counts were final.
     alpha_execs = int(table_row(out["alpha"], TARGET, with_coverage=False)["execs"].replace(",", ""))

@@ -3,6 +3,7 @@
 - the "last 10%" rule on synthetic samples: a run still finding at the end, one that
   stopped finding, one whose only sample is its last;
 - libFuzzer's progress lines, plain and under -fork, become samples;
+- with both engines a target has one row, both speeds side by side;
 - a real 1-target campaign (xattr_names, libFuzzer, about 20 s of fuzzing, --no-build
   after building the one target once): the table's row has lines and branches as
   covered/total of the code xattr_names links, the same figures llvm-cov gives for
@@ -24,6 +25,8 @@ import pytest
 from campaign_helpers import REPO_ROOT, ensure_built, finish, start, stop, table_row
 
 sys.path.insert(0, str(REPO_ROOT / "ci"))
+from campaignlib import table  # noqa: E402
+from campaignlib.result import Result  # noqa: E402
 from campaignlib.timeline import Sample, late_gain, parse_progress  # noqa: E402
 
 TARGET = "xattr_names"
@@ -53,6 +56,18 @@ def test_progress_lines_become_samples():
     assert parse_progress("INFO: Seed: 1234", 0.1) is None
     assert parse_progress("#5\tDONE   cov: 9 ft: 9 corp: 3/9b lim: 4 exec/s: 0 rss: 30Mb", 1) \
         .coverage == 9
+
+
+def test_both_engines_share_one_row_speeds_side_by_side():
+    lf = Result("dirent", "libfuzzer", execs=50_000, seconds=10.0, corpus_files=30,
+                corpus_bytes=4096, merged_new=2, late_gain=3, instances=1)
+    afl = Result("dirent", "afl", execs=20_000, seconds=10.0, late_gain=0, instances=2)
+    row = table.row("dirent", {"afl": afl, "libfuzzer": lf}, "10/20 50.0%", "3/4 75.0%")
+    assert row == ["dirent", "libfuzzer+afl", "5,000", "2,000", "70,000", "1/2", "30", "4", "2",
+                   "10/20 50.0%", "3/4 75.0%", "+3/+0", "0"]
+    only_afl = table.row("dirent", {"afl": afl}, "n/a", "n/a")
+    assert only_afl[1:5] == ["afl", "-", "2,000", "20,000"]
+    assert "libFuzzer/s" in table.render([row]).splitlines()[0]
 
 
 @pytest.fixture(scope="module")

@@ -6,5 +6,6 @@ plot      the PNG of the timeline (gnuplot-nox)
 covsummary  lines and branches covered per target (llvm-cov export -summary-only)
 afl       AFL++ instance names and what fuzzer_stats in a sync folder say
 statsd    AFL++'s gauges while it runs (AFL_STATSD), one UDP port per instance
+result    one engine's run of one target
 table     the end-of-campaign table
 """
