@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 ENGINES = ("libfuzzer", "afl")
-COLUMNS = [("target", "<14"), ("engine", "<15"), ("libFuzzer/s", ">11"), ("AFL++/s", ">9"),
+COLUMNS = [("target", "<15"), ("engine", "<15"), ("libFuzzer/s", ">11"), ("AFL++/s", ">9"),
            ("execs", ">12"), ("inst", ">5"), ("corpus", ">7"), ("KB", ">6"), ("new", ">5"),
            ("core/ lines", ">19"), ("core/ branches", ">19"), ("last 10%", ">10"),
            ("crashes", ">7")]
