@@ -54,11 +54,12 @@ def finish(proc: subprocess.Popen, log: Path, timeout: float) -> str:
 
 def stop(proc: subprocess.Popen, marker_paths: list) -> None:
     """Stops the campaign and every fuzzer it started, by PID: its descendants, and any
-    process whose command line names one of `marker_paths` (the test's own scratch
-    folders: the fuzzers run in sessions of their own, and outlive a killed parent)."""
+    process whose command line or environment names one of `marker_paths` (the test's
+    own scratch folders: fuzzers and their targets run in sessions of their own, and
+    outlive a killed parent)."""
     pids = descendants(proc.pid)
     stop_by_pid(proc, signal.SIGTERM, timeout=5)
-    pids += _running_with(marker_paths)
+    pids += running_with(marker_paths)
     for pid in set(pids):
         try:
             os.kill(pid, signal.SIGKILL)
@@ -68,7 +69,9 @@ def stop(proc: subprocess.Popen, marker_paths: list) -> None:
     assert not left, f"processes still running after SIGKILL: {left}"
 
 
-def _running_with(paths: list) -> list:
+def running_with(paths: list) -> list:
+    """PIDs of the processes (but this one) whose command line or environment names
+    one of `paths`; AFL++ targets carry __AFL_OUT_DIR=<their instance folder>."""
     if not paths:
         return []
     out = []
@@ -76,10 +79,10 @@ def _running_with(paths: list) -> list:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            text = (entry / "cmdline").read_bytes() + b"\0" + (entry / "environ").read_bytes()
         except OSError:
             continue
-        if any(str(p) in cmdline for p in paths):
+        if any(str(p).encode() in text for p in paths):
             out.append(int(entry.name))
     return out
 

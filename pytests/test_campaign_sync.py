@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from campaign_helpers import ensure_built, finish, start, stop, table_row
+from campaign_helpers import ensure_built, finish, running_with, start, stop, table_row
 
 TARGET = "xattr_names"
 CAMPAIGN_TIMEOUT = 120  # seconds; the campaigns fuzz for 40 and 20 of them
@@ -59,6 +59,9 @@ def test_two_afl_campaigns_share_a_sync_dir(built, tmp_path):
             stop(proc, [tmp_path])
     for name, proc in procs.items():
         assert proc.returncode == 0, out[name][-4000:]
+    # Nothing AFL++ started outlives the campaigns (its CMPLOG target's stopped
+    # persistent child would, left alone).
+    assert running_with([sync]) == [], "processes left behind by the campaigns"
 
     folder = sync / TARGET / "afl-sync"
     names = sorted(p.name for p in folder.iterdir() if (p / "fuzzer_stats").is_file())

@@ -89,3 +89,25 @@ def _synced_from(synced: Path) -> list:
     if not synced.is_dir():
         return []
     return sorted(p.name for p in synced.iterdir() if "." not in p.name)
+
+
+def leftover_targets(out_dirs: list) -> list:
+    """PIDs of target processes afl-fuzz left behind for these instance folders.
+
+    afl-fuzz 4.04c does not always reap what it started: the CMPLOG fork server's
+    persistent child stays stopped (SIGSTOP, between two inputs) after a normal end,
+    and a SIGKILLed afl-fuzz leaves its fork servers, which run in a session of
+    their own. Each carries __AFL_OUT_DIR=<its instance folder> in its environment.
+    """
+    wanted = {f"__AFL_OUT_DIR={d}".encode() for d in out_dirs}
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = set((entry / "environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+        if env & wanted:
+            pids.append(int(entry.name))
+    return pids
