@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -20,16 +21,21 @@ BUILD_TIMEOUT = 1800  # seconds: the first build of a preset compiles pfs_core
 
 
 def ensure_built(presets: list, target: str) -> None:
-    """Builds fuzz_<target> in each preset whose binary is missing (ccache as in
-    the top-level README). A failed build fails the test with its output."""
-    env = dict(os.environ, CCACHE_BASEDIR="/work", CCACHE_NOHASHDIR="1")
-    env.setdefault("CCACHE_DIR", "/work/.ccache")
-    launcher = ["-DCMAKE_CXX_COMPILER_LAUNCHER=ccache", "-DCMAKE_C_COMPILER_LAUNCHER=ccache"]
+    """Builds fuzz_<target> in each preset (configuring it first if needed; through ccache when
+    it is installed: a fresh machine has none). A failed build fails the test with its
+    output."""
+    env = dict(os.environ)
+    launcher = []
+    if shutil.which("ccache"):
+        env.setdefault("CCACHE_BASEDIR", str(REPO_ROOT))
+        env.setdefault("CCACHE_NOHASHDIR", "1")
+        launcher = ["-DCMAKE_CXX_COMPILER_LAUNCHER=ccache", "-DCMAKE_C_COMPILER_LAUNCHER=ccache"]
     for preset in presets:
-        if (REPO_ROOT / "build" / preset / "fuzz" / target).is_file():
-            continue
-        for cmd in (["cmake", "--preset", preset, *launcher],
-                    ["cmake", "--build", "--preset", preset, "--target", f"fuzz_{target}", "-j2"]):
+        # Configured once; always built (a no-op when up to date, never a stale binary).
+        cmds = [["cmake", "--build", "--preset", preset, "--target", f"fuzz_{target}", "-j2"]]
+        if not (REPO_ROOT / "build" / preset / "CMakeCache.txt").is_file():
+            cmds.insert(0, ["cmake", "--preset", preset, *launcher])
+        for cmd in cmds:
             r = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT)
             assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}"

@@ -24,6 +24,8 @@ import pytest
 
 from campaign_helpers import ensure_built, finish, running_with, start, stop, table_row
 
+pytestmark = pytest.mark.tools  # starts no pfsd: run once, in the host step
+
 TARGET = "xattr_names"
 CAMPAIGN_TIMEOUT = 120  # seconds; the campaigns fuzz for 40 and 20 of them
 MINUTES = {"alpha": "0.9", "beta": "0.25"}  # fuzzing: 75% of it, at least 20 s

@@ -29,6 +29,8 @@ from campaignlib import table  # noqa: E402
 from campaignlib.result import Result  # noqa: E402
 from campaignlib.timeline import Sample, late_gain, parse_progress  # noqa: E402
 
+pytestmark = pytest.mark.tools  # starts no pfsd: run once, in the host step
+
 TARGET = "xattr_names"
 CAMPAIGN_TIMEOUT = 150  # seconds; the campaign fuzzes for 20 of them
 

@@ -5,12 +5,16 @@ static_asserts are never touched. Pure Python: no build, no root."""
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ci"))
 
 from mutatelib import operators  # noqa: E402
 from mutatelib.lexer import mask  # noqa: E402
 from mutatelib.mutant import Mutant  # noqa: E402
 from mutatelib.sources import is_mutable  # noqa: E402
+
+pytestmark = pytest.mark.tools  # starts no pfsd: run once, in the host step
 
 
 def edits(code, op):

@@ -12,6 +12,8 @@ sys.path.insert(0, str(ROOT / "ci"))
 
 from mutatelib import cli, equivalents, operators  # noqa: E402
 
+pytestmark = pytest.mark.tools  # starts no pfsd: run once, in the host step
+
 CODE = "".join(f"bool f{k}(int a) {{ return a < {k}; }}\n" for k in range(40))
 
 
