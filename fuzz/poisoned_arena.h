@@ -19,9 +19,10 @@ namespace pfs::fuzz {
 
 class PoisonedArena {
  public:
-  // Poisoned bytes before every piece and after the last one; at least ASan's
-  // smallest heap redzone, so nothing is found later than with malloc'ed pieces.
-  static constexpr size_t kGap = 256;
+  // Poisoned bytes before every piece and after the last one: ASan's largest heap
+  // redzone (max_redzone's default), so an overflow that would have reached past a
+  // malloc'ed piece's redzone is no likelier to land unseen in a neighbour here.
+  static constexpr size_t kGap = 2048;
   // Pieces start at this alignment (ASan tracks poison in 8-byte granules: a
   // piece that starts on one is exact at both ends).
   static constexpr size_t kAlign = 16;
