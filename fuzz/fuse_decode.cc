@@ -13,16 +13,17 @@
 // segments at chosen cut points (empty segments included), 1-4 reply segments,
 // and the reply space (mostly 68 KiB; sometimes the full reply_buffer_size(), or
 // just a header, a header + 8 bytes or 4 KiB, to hit the "no room" paths). Every
-// segment is its own exact-size allocation, so ASan sees a byte past any of them.
+// segment is an exact-size piece of a per-process PoisonedArena (poisoned_arena.h),
+// so ASan sees a byte before or past any of them, and any use after the request.
 // INIT runs first unless the stream starts with it; the replies are checked as
 // in fuse_session (oracles.h).
 #include <linux/fuse.h>
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <span>
 #include <vector>
 
@@ -31,6 +32,7 @@
 #include "core/transport/memory/session.h"
 #include "fuzz/oracles.h"
 #include "fuzz/plausible_fs.h"
+#include "fuzz/poisoned_arena.h"
 
 namespace {
 
@@ -52,39 +54,44 @@ uint64_t mix(uint64_t x) {  // splitmix64 finaliser
   return x ^ (x >> 31);
 }
 
-// `len` bytes cut into up to four exact-size segments, copied from `src` (or
-// left uninitialised when `src` is null).
-struct Segments {
-  std::vector<std::unique_ptr<uint8_t[]>> storage;
-  std::vector<iovec> iov;
+constexpr size_t kMaxSegments = 4;
 
-  Segments(const uint8_t* src, size_t len, uint64_t bits) {
-    const size_t count = 1 + (bits & 3);
-    std::vector<size_t> cuts;
-    for (size_t i = 1; i < count; ++i)
-      cuts.push_back(((bits >> (8 + 13 * i)) & 0x1fff) % (len + 1));
-    std::sort(cuts.begin(), cuts.end());
-    cuts.push_back(len);
+// `len` bytes cut into up to four segments carved from `arena` (so each is an
+// exact-size piece to ASan, without an allocation per request), copied from
+// `src` (or left as the arena has them when `src` is null).
+struct Segments {
+  std::array<iovec, kMaxSegments> iov{};
+  size_t count = 0;
+
+  Segments(pfs::fuzz::PoisonedArena& arena, const uint8_t* src, size_t len, uint64_t bits) {
+    const size_t pieces = 1 + (bits & 3);
+    std::array<size_t, kMaxSegments> cuts{};
+    for (size_t i = 1; i < pieces; ++i) cuts[i - 1] = ((bits >> (8 + 13 * i)) & 0x1fff) % (len + 1);
+    std::sort(cuts.begin(), cuts.begin() + static_cast<std::ptrdiff_t>(pieces - 1));
+    cuts[pieces - 1] = len;
     size_t start = 0;
-    for (size_t cut : cuts) {
-      const size_t n = cut - start;
-      auto buf = std::make_unique_for_overwrite<uint8_t[]>(n == 0 ? 1 : n);
-      if (src != nullptr && n != 0) std::memcpy(buf.get(), src + start, n);
-      iov.push_back(iovec{n == 0 ? nullptr : buf.get(), n});
-      storage.push_back(std::move(buf));
-      start = cut;
+    for (size_t i = 0; i < pieces; ++i) {
+      const size_t n = cuts[i] - start;
+      uint8_t* buf = n == 0 ? nullptr : arena.take(n);
+      if (src != nullptr && n != 0) std::memcpy(buf, src + start, n);
+      iov[count++] = iovec{buf, n};
+      start = cuts[i];
     }
   }
 
-  // The first `n` bytes, gathered.
-  std::vector<uint8_t> gather(size_t n) const {
-    std::vector<uint8_t> out;
-    for (const iovec& v : iov) {
-      const size_t take = std::min(n - out.size(), v.iov_len);
-      const auto* p = static_cast<const uint8_t*>(v.iov_base);
-      out.insert(out.end(), p, p + take);
+  std::span<const iovec> segments() const { return {iov.data(), count}; }
+
+  // The first `n` bytes, contiguous: in place when the first segment holds them,
+  // else gathered into `copy`.
+  std::span<const uint8_t> first_bytes(size_t n, std::vector<uint8_t>& copy) const {
+    if (n <= iov[0].iov_len) return {static_cast<const uint8_t*>(iov[0].iov_base), n};
+    copy.clear();
+    for (size_t i = 0; i < count && copy.size() < n; ++i) {
+      const size_t take = std::min(n - copy.size(), iov[i].iov_len);
+      const auto* p = static_cast<const uint8_t*>(iov[i].iov_base);
+      copy.insert(copy.end(), p, p + take);
     }
-    return out;
+    return copy;
   }
 };
 
@@ -105,15 +112,23 @@ size_t reply_space(uint64_t bits, size_t full) {
   }
 }
 
-void run_one(pfs::fuse::Server& server, std::span<const uint8_t> request, uint64_t bits) {
-  Segments in(request.data(), request.size(), bits);
-  const uint64_t out_bits = mix(bits);
-  Segments out(nullptr, reply_space(bits, server.reply_buffer_size()), out_bits);
-  pfs::fuse::Reader reader(in.iov);
-  pfs::fuse::Writer writer(out.iov);
+// Per process, reused by every request of every input (see poisoned_arena.h).
+struct Buffers {
+  pfs::fuzz::PoisonedArena arena;
+  std::vector<uint8_t> reply_copy;
+};
+
+void run_one(pfs::fuse::Server& server, Buffers& buffers, std::span<const uint8_t> request,
+             uint64_t bits) {
+  const size_t space = reply_space(bits, server.reply_buffer_size());
+  buffers.arena.reset(request.size() + space, 2 * kMaxSegments);
+  const Segments in(buffers.arena, request.data(), request.size(), bits);
+  const Segments out(buffers.arena, nullptr, space, mix(bits));
+  pfs::fuse::Reader reader(in.segments());
+  pfs::fuse::Writer writer(out.segments());
   const size_t n = server.handle(reader, writer);
-  const std::vector<uint8_t> reply = out.gather(n);
-  pfs::fuzz::check_reply(pfs::fuzz::request_info(request), n, writer.written(), reply);
+  pfs::fuzz::check_reply(pfs::fuzz::request_info(request), n, writer.written(),
+                         out.first_bytes(n, buffers.reply_copy));
 }
 
 }  // namespace
@@ -129,19 +144,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     seeded = true;
   }
 
-  pfs::fuzz::PlausibleFs fs;
+  // PlausibleFs keeps no state between calls: one per process. The Server is per
+  // input (its INIT state must start afresh).
+  static pfs::fuzz::PlausibleFs fs;
+  static Buffers buffers;
+  static const mem::Bytes init = mem::req::init(mem::kLinuxInitFlags);
   pfs::fuse::Server server(fs);
-  const std::vector<std::span<const uint8_t>> requests = mem::frame_stream(stream);
+  // Framed one request at a time (mem::next_frame), without a vector per input.
+  std::span<const uint8_t> rest = stream;
+  std::span<const uint8_t> request = mem::next_frame(rest);
   fuse_in_header first{};
-  if (requests.empty() || requests.front().size() < sizeof(first) ||
-      (std::memcpy(&first, requests.front().data(), sizeof(first)), first.opcode != FUSE_INIT)) {
+  if (request.size() < sizeof(first) ||
+      (std::memcpy(&first, request.data(), sizeof(first)), first.opcode != FUSE_INIT)) {
     // INIT in one piece with the full reply space, so the session gets going.
-    run_one(server, mem::req::init(mem::kLinuxInitFlags), 0xf000000000000000ull);
+    run_one(server, buffers, init, 0xf000000000000000ull);
   }
   uint64_t index = 0;
-  for (std::span<const uint8_t> r : requests) {
-    const uint64_t bits = seeded ? mix(seed ^ (++index * 0x9e3779b97f4a7c15ull)) : fnv1a(r);
-    run_one(server, r, bits);
+  for (; !request.empty(); request = mem::next_frame(rest)) {
+    const uint64_t bits = seeded ? mix(seed ^ (++index * 0x9e3779b97f4a7c15ull)) : fnv1a(request);
+    run_one(server, buffers, request, bits);
   }
   return 0;
 }

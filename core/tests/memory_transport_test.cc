@@ -10,6 +10,7 @@ namespace {
 
 using transport::memory::concat;
 using transport::memory::frame_stream;
+using transport::memory::next_frame;
 using transport::memory::parse_dirents;
 using transport::memory::RequestBuilder;
 using transport::memory::Split;
@@ -139,6 +140,40 @@ TEST_F(MemoryTransportTest, GarbageAndTruncatedTailsDoNotCrash) {
       }
     }
   }
+}
+
+TEST(FrameStreamTest, NextFrameWalksTheSamePiecesAsFrameStream) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    Bytes stream;
+    // Framed requests of random sizes, then sometimes a garbage tail.
+    for (int r = static_cast<int>(rng() % 4); r > 0; --r) {
+      Bytes req(sizeof(fuse_in_header) + rng() % 40);
+      for (auto& b : req) b = static_cast<uint8_t>(rng());
+      const uint32_t len = static_cast<uint32_t>(req.size());
+      std::memcpy(req.data(), &len, 4);
+      stream.insert(stream.end(), req.begin(), req.end());
+    }
+    for (int g = static_cast<int>(rng() % 3 == 0 ? rng() % 60 : 0); g > 0; --g)
+      stream.push_back(static_cast<uint8_t>(rng()));
+    const auto pieces = frame_stream(stream);
+    std::span<const uint8_t> rest(stream);
+    for (const auto& piece : pieces) {
+      const std::span<const uint8_t> got = next_frame(rest);
+      ASSERT_EQ(got.data(), piece.data());
+      ASSERT_EQ(got.size(), piece.size());
+      ASSERT_FALSE(got.empty());
+    }
+    EXPECT_TRUE(rest.empty());
+    EXPECT_TRUE(next_frame(rest).empty());
+  }
+  // A len beyond the bytes left, or below a header: the rest is one piece.
+  Bytes bad(sizeof(fuse_in_header) + 4, 0);
+  uint32_t len = 1000;
+  std::memcpy(bad.data(), &len, 4);
+  std::span<const uint8_t> rest(bad);
+  EXPECT_EQ(next_frame(rest).size(), bad.size());
+  EXPECT_TRUE(rest.empty());
 }
 
 TEST(ReplyParseTest, MalformedDirentPayloadsAreRejected) {

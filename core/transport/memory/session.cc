@@ -55,18 +55,21 @@ std::vector<uint8_t> gather(const Segments& s, size_t n) {
 
 }  // namespace
 
+std::span<const uint8_t> next_frame(std::span<const uint8_t>& stream) {
+  size_t n = stream.size();  // an unframeable tail is one last piece
+  if (stream.size() >= sizeof(fuse_in_header)) {
+    uint32_t len = 0;
+    std::memcpy(&len, stream.data(), sizeof(len));
+    if (len >= sizeof(fuse_in_header) && len <= stream.size()) n = len;
+  }
+  const std::span<const uint8_t> frame = stream.first(n);
+  stream = stream.subspan(n);
+  return frame;
+}
+
 std::vector<std::span<const uint8_t>> frame_stream(std::span<const uint8_t> stream) {
   std::vector<std::span<const uint8_t>> out;
-  while (!stream.empty()) {
-    uint32_t len = 0;
-    if (stream.size() >= sizeof(fuse_in_header)) std::memcpy(&len, stream.data(), sizeof(len));
-    if (len < sizeof(fuse_in_header) || len > stream.size()) {
-      out.push_back(stream);
-      break;
-    }
-    out.push_back(stream.first(len));
-    stream = stream.subspan(len);
-  }
+  while (!stream.empty()) out.push_back(next_frame(stream));
   return out;
 }
 

@@ -37,6 +37,9 @@ struct Split {
 // cannot be framed (shorter than a header, len below the header size or beyond the
 // bytes left) becomes one last piece, which the server then refuses.
 std::vector<std::span<const uint8_t>> frame_stream(std::span<const uint8_t> stream);
+// The same one request at a time, without allocating: the next piece of `stream`
+// (empty once it is), which is advanced past it.
+std::span<const uint8_t> next_frame(std::span<const uint8_t>& stream);
 
 class Session {
  public:
