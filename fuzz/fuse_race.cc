@@ -88,12 +88,6 @@ Env& env() {
   return e;
 }
 
-void check_inodes(const pt::PassthroughFs& fs, uint32_t opcode) {
-  if (const std::string problem = fs.inodes().check_invariants(); !problem.empty()) {
-    oracle_fail("inode table inconsistent after opcode %u: %s", opcode, problem.c_str());
-  }
-}
-
 // One guest thread: runs its stream `repeat` times, at most kMaxRequestsPerStream
 // requests, and tells the adversary the names its READDIR replies show.
 void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t index,
@@ -130,7 +124,7 @@ void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t i
                           names);
         for (std::string& n : names) sightings.add(h.nodeid, std::move(n));
       }
-      check_inodes(fs, info.opcode);
+      fz::check_inode_table(fs.inodes(), info.opcode);
     }
   }
 }
@@ -189,7 +183,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     e.crew.run(jobs);
     adversary.finish();
     if (e.trace) std::fprintf(stderr, "trace: adversary swaps %zu\n", adversary.exchanges());
-    check_inodes(*fs, 0);
+    fz::check_inode_table(fs->inodes(), 0);
   }
   e.restore_cwd();
   e.fds.check("after the input (threads joined, file system destroyed)");

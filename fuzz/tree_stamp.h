@@ -1,0 +1,44 @@
+// A cheap "has anything here changed?" for the scratch and canary trees: the
+// lstat() of a fixed list of paths, compared field by field.
+//
+// It is sound only where change times are fine grained (multigrain timestamps:
+// Linux 6.13+ on tmpfs, ext4, xfs, btrfs): once a stamp has read an inode's
+// ctime, the next change to that inode (content, size, mode, owner, xattr, link
+// count, inode flags, times) gets a strictly later ctime, and an entry added to,
+// removed from or renamed in a directory changes the directory's mtime and ctime.
+// With coarse timestamps two changes in one clock tick share a ctime, so callers
+// probe with ctime_is_fine_grained() and fall back to full walks without it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <ctime>
+#include <string>
+#include <vector>
+
+namespace pfs::fuzz {
+
+struct EntryStamp {
+  bool present = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  mode_t mode = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  nlink_t nlink = 0;
+  off_t size = 0;
+  blkcnt_t blocks = 0;
+  timespec mtime{};
+  timespec ctime{};
+
+  bool operator==(const EntryStamp& o) const;
+};
+
+// lstat() of each path relative to `dir_fd` ("" is the directory itself).
+std::vector<EntryStamp> take_stamps(int dir_fd, const std::vector<std::string>& paths);
+
+// Whether a change made right after a stat() of an inode in `dir` always gets a
+// new ctime there (tried a few times on a scratch file made and removed in `dir`).
+bool ctime_is_fine_grained(const std::string& dir);
+
+}  // namespace pfs::fuzz
