@@ -13,29 +13,21 @@ bool same_time(const timespec& a, const timespec& b) {
 
 EntryStamp stamp_of(int dir_fd, const std::string& path) {
   EntryStamp s;
-  struct stat st {};
   const int flags = path.empty() ? AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW : AT_SYMLINK_NOFOLLOW;
-  if (::fstatat(dir_fd, path.c_str(), &st, flags) != 0) return s;
-  s.present = true;
-  s.dev = st.st_dev;
-  s.ino = st.st_ino;
-  s.mode = st.st_mode;
-  s.uid = st.st_uid;
-  s.gid = st.st_gid;
-  s.nlink = st.st_nlink;
-  s.size = st.st_size;
-  s.blocks = st.st_blocks;
-  s.mtime = st.st_mtim;
-  s.ctime = st.st_ctim;
+  s.present = ::fstatat(dir_fd, path.c_str(), &s.st, flags) == 0;
+  if (!s.present) s.st = {};
   return s;
 }
 
 }  // namespace
 
 bool EntryStamp::operator==(const EntryStamp& o) const {
-  return present == o.present && dev == o.dev && ino == o.ino && mode == o.mode && uid == o.uid &&
-         gid == o.gid && nlink == o.nlink && size == o.size && blocks == o.blocks &&
-         same_time(mtime, o.mtime) && same_time(ctime, o.ctime);
+  const struct stat& a = st;
+  const struct stat& b = o.st;
+  return present == o.present && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+         a.st_mode == b.st_mode && a.st_uid == b.st_uid && a.st_gid == b.st_gid &&
+         a.st_size == b.st_size && a.st_blocks == b.st_blocks && a.st_nlink == b.st_nlink &&
+         same_time(a.st_mtim, b.st_mtim) && same_time(a.st_ctim, b.st_ctim);
 }
 
 std::vector<EntryStamp> take_stamps(int dir_fd, const std::vector<std::string>& paths) {

@@ -10,9 +10,8 @@
 // probe with ctime_is_fine_grained() and fall back to full walks without it.
 #pragma once
 
-#include <sys/types.h>
+#include <sys/stat.h>
 
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -20,17 +19,10 @@ namespace pfs::fuzz {
 
 struct EntryStamp {
   bool present = false;
-  dev_t dev = 0;
-  ino_t ino = 0;
-  mode_t mode = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  nlink_t nlink = 0;
-  off_t size = 0;
-  blkcnt_t blocks = 0;
-  timespec mtime{};
-  timespec ctime{};
+  struct stat st {};
 
+  // Same inode, type and mode, owner, size, blocks, link count, mtime and ctime
+  // (atime left out: reading is no change).
   bool operator==(const EntryStamp& o) const;
 };
 
