@@ -47,6 +47,7 @@
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
 #include "fuzz/fuzz_seccomp.h"
+#include "fuzz/guarded_buffer.h"
 #include "fuzz/id_map.h"
 #include "fuzz/oracles.h"
 #include "fuzz/race_adversary.h"
@@ -95,16 +96,16 @@ void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t i
                 fz::Sightings& sightings) {
   fz::IdMap ids(&pool);
   fz::RaceClient client(server);
+  thread_local fz::GuardedBuffer copy;
   std::vector<std::string> names;
   const std::vector<std::span<const uint8_t>> requests = mem::frame_stream(stream);
   size_t budget = kMaxRequestsPerStream;
   for (unsigned r = 0; r < repeat; ++r) {
     for (std::span<const uint8_t> request : requests) {
       if (budget-- == 0) return;
-      // An exact-size copy, so that ASan sees a read past the request.
-      auto copy = std::make_unique_for_overwrite<uint8_t[]>(request.empty() ? 1 : request.size());
-      std::memcpy(copy.get(), request.data(), request.size());
-      const std::span<uint8_t> req(copy.get(), request.size());
+      // A guarded copy, so that ASan sees a read past the request.
+      std::memcpy(copy.prepare(request.size()).data(), request.data(), request.size());
+      const std::span<uint8_t> req = copy.seal(request.size());
       ids.remap_request(req);
       const fz::RequestInfo info = fz::request_info(req);
       const std::span<const uint8_t> reply = client.call(req);

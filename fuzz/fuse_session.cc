@@ -42,9 +42,9 @@
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
 #include "fuzz/fuzz_seccomp.h"
+#include "fuzz/guarded_buffer.h"
 #include "fuzz/id_map.h"
 #include "fuzz/oracles.h"
-#include "fuzz/reply_space.h"
 #include "fuzz/saved_cwd.h"
 #include "fuzz/scratch_area.h"
 
@@ -62,7 +62,8 @@ struct Env {
   pfs::fuzz::ScratchArea area;
   pfs::fuzz::SavedCwd cwd;
   pfs::fuzz::FdBaseline fds;
-  pfs::fuzz::ReplySpace reply;
+  pfs::fuzz::GuardedBuffer request;
+  pfs::fuzz::GuardedBuffer reply;
   // PFS_FUZZ_TRACE=1 prints every request and its reply status (for triage).
   const bool trace = std::getenv("PFS_FUZZ_TRACE") != nullptr;
 
@@ -112,13 +113,12 @@ uint32_t opcode_of(std::span<const uint8_t> request) {
   return h.opcode;
 }
 
-// Runs one request (copied to an exact-size buffer, ids remapped) and checks it.
+// Runs one request (copied, guarded, ids remapped) and checks it.
 void run_one(pfs::fuse::Server& server, const pt::PassthroughFs& fs, pfs::fuzz::IdMap& ids,
              std::span<const uint8_t> request) {
   Env& e = env();
-  auto copy = std::make_unique_for_overwrite<uint8_t[]>(request.empty() ? 1 : request.size());
-  std::memcpy(copy.get(), request.data(), request.size());
-  const std::span<uint8_t> req(copy.get(), request.size());
+  std::memcpy(e.request.prepare(request.size()).data(), request.data(), request.size());
+  const std::span<uint8_t> req = e.request.seal(request.size());
   ids.remap_request(req);
   const pfs::fuzz::RequestInfo info = pfs::fuzz::request_info(req);
 

@@ -17,7 +17,7 @@
 
 #include "core/passthrough/inode_table.h"
 #include "core/passthrough/scoped_fd.h"
-#include "fuzz/reply_space.h"
+#include "fuzz/guarded_buffer.h"
 #include "fuzz/scratch_area.h"
 
 namespace pfs::fuzz {
@@ -211,8 +211,8 @@ INSTANTIATE_TEST_SUITE_P(StampsAndWalk, CanaryOracleDeathTest, ::testing::Values
                          [](const auto& p) { return p.param ? "Walk" : "Stamps"; });
 
 #ifdef PFS_FUZZ_ASAN
-TEST(ReplySpaceDeathTest, AReadPastTheLiveReplyIsCaught) {
-  ReplySpace space;
+TEST(GuardedBufferDeathTest, AReadPastTheLiveReplyIsCaught) {
+  GuardedBuffer space;
   std::span<uint8_t> buf = space.prepare(1 << 20);
   std::memset(buf.data(), 1, 64);
   const std::span<const uint8_t> reply = space.seal(16);
@@ -224,8 +224,8 @@ TEST(ReplySpaceDeathTest, AReadPastTheLiveReplyIsCaught) {
   std::memset(buf.data(), 2, 4096);
 }
 #else
-TEST(ReplySpace, KeepsItsBufferAcrossRequests) {
-  ReplySpace space;
+TEST(GuardedBuffer, KeepsItsBufferAcrossRequests) {
+  GuardedBuffer space;
   const std::span<uint8_t> first = space.prepare(1 << 20);
   (void)space.seal(16);
   EXPECT_EQ(space.prepare(1 << 20).data(), first.data());

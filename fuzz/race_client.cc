@@ -5,15 +5,15 @@
 #include <cctype>
 #include <cstring>
 
+#include "fuzz/guarded_buffer.h"
 #include "fuzz/oracles.h"
-#include "fuzz/reply_space.h"
 
 namespace pfs::fuzz {
 namespace {
 
 // Per thread, made once: the Server's reply space is about 1 MiB.
-ReplySpace& reply_space() {
-  thread_local ReplySpace space;
+GuardedBuffer& reply_space() {
+  thread_local GuardedBuffer space;
   return space;
 }
 
@@ -22,7 +22,7 @@ ReplySpace& reply_space() {
 RaceClient::RaceClient(fuse::Server& server) : server_(server) {}
 
 std::span<const uint8_t> RaceClient::call(std::span<const uint8_t> request) {
-  ReplySpace& space = reply_space();
+  GuardedBuffer& space = reply_space();
   const std::span<uint8_t> buf = space.prepare(server_.reply_buffer_size());
   const RequestInfo info = request_info(request);
   fuse::Reader in(request.data(), request.size());

@@ -214,7 +214,7 @@ ScratchArea::ScratchArea()
   canary_paths_ = {"",           "canary",          "canary/secret",
                    "canary/sub", "canary/sub/deep", "canary/to_secret"};
   canary_snapshot_ = snapshot();
-  canary_stamps_ = take_stamps(base_fd_.get(), canary_paths_);
+  take_stamps(base_fd_.get(), canary_paths_, canary_stamps_);
 }
 
 ScratchArea::~ScratchArea() {
@@ -273,10 +273,12 @@ void ScratchArea::full_reset() {
   for (const char* name : kTopEntries) build_entry(name);
   built_ = true;
   ++counts_.full;
-  if (incremental_) root_stamps_ = take_stamps(base_fd_.get(), root_paths_);
+  if (incremental_) take_stamps(base_fd_.get(), root_paths_, root_stamps_);
 }
 
-void ScratchArea::repair(const std::vector<EntryStamp>& now) {
+// now_ holds the stamps that differ from root_stamps_.
+void ScratchArea::repair() {
+  const std::vector<EntryStamp>& now = now_;
   const int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) oracle_fail("scratch reset: open %s: %s", root_.c_str(), std::strerror(errno));
   std::vector<bool> dirty(std::size(kTopEntries), false);
@@ -298,7 +300,7 @@ void ScratchArea::repair(const std::vector<EntryStamp>& now) {
   }
   ::close(fd);
   ++counts_.repaired;
-  root_stamps_ = take_stamps(base_fd_.get(), root_paths_);
+  take_stamps(base_fd_.get(), root_paths_, root_stamps_);
 }
 
 void ScratchArea::reset() {
@@ -306,12 +308,12 @@ void ScratchArea::reset() {
     full_reset();
     return;
   }
-  const std::vector<EntryStamp> now = take_stamps(base_fd_.get(), root_paths_);
-  if (now == root_stamps_) {
+  take_stamps(base_fd_.get(), root_paths_, now_);
+  if (now_ == root_stamps_) {
     ++counts_.clean;
     return;
   }
-  repair(now);
+  repair();
 }
 
 std::string ScratchArea::describe_root() const {
@@ -340,7 +342,10 @@ std::string ScratchArea::snapshot() const {
 }
 
 void ScratchArea::check_canary() const {
-  if (incremental_ && take_stamps(base_fd_.get(), canary_paths_) == canary_stamps_) return;
+  if (incremental_) {
+    take_stamps(base_fd_.get(), canary_paths_, now_);
+    if (now_ == canary_stamps_) return;
+  }
   const std::string now = snapshot();
   if (now != canary_snapshot_) {
     oracle_fail(

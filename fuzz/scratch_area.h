@@ -75,7 +75,7 @@ class ScratchArea {
   std::string snapshot() const;
   void build_entry(const std::string& name);
   void restore_root_metadata();
-  void repair(const std::vector<EntryStamp>& now);
+  void repair();
 
   std::string base_;
   std::string root_;
@@ -92,6 +92,8 @@ class ScratchArea {
   // <base>, canary/ and everything in it.
   std::vector<std::string> canary_paths_;
   std::vector<EntryStamp> canary_stamps_;
+  // Where the current stamps are taken, reused across inputs.
+  mutable std::vector<EntryStamp> now_;
   std::string canary_snapshot_;
 };
 

@@ -11,12 +11,10 @@ bool same_time(const timespec& a, const timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-EntryStamp stamp_of(int dir_fd, const std::string& path) {
-  EntryStamp s;
+void stamp_of(int dir_fd, const std::string& path, EntryStamp& s) {
   const int flags = path.empty() ? AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW : AT_SYMLINK_NOFOLLOW;
   s.present = ::fstatat(dir_fd, path.c_str(), &s.st, flags) == 0;
   if (!s.present) s.st = {};
-  return s;
 }
 
 }  // namespace
@@ -30,11 +28,9 @@ bool EntryStamp::operator==(const EntryStamp& o) const {
          same_time(a.st_mtim, b.st_mtim) && same_time(a.st_ctim, b.st_ctim);
 }
 
-std::vector<EntryStamp> take_stamps(int dir_fd, const std::vector<std::string>& paths) {
-  std::vector<EntryStamp> out;
-  out.reserve(paths.size());
-  for (const std::string& p : paths) out.push_back(stamp_of(dir_fd, p));
-  return out;
+void take_stamps(int dir_fd, const std::vector<std::string>& paths, std::vector<EntryStamp>& out) {
+  out.resize(paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) stamp_of(dir_fd, paths[i], out[i]);
 }
 
 bool ctime_is_fine_grained(const std::string& dir) {

@@ -26,8 +26,9 @@ struct EntryStamp {
   bool operator==(const EntryStamp& o) const;
 };
 
-// lstat() of each path relative to `dir_fd` ("" is the directory itself).
-std::vector<EntryStamp> take_stamps(int dir_fd, const std::vector<std::string>& paths);
+// lstat() of each path relative to `dir_fd` ("" is the directory itself), into
+// `out` (reused: no allocation once it has the size).
+void take_stamps(int dir_fd, const std::vector<std::string>& paths, std::vector<EntryStamp>& out);
 
 // Whether a change made right after a stat() of an inode in `dir` always gets a
 // new ctime there (tried a few times on a scratch file made and removed in `dir`).
