@@ -47,6 +47,7 @@
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
 #include "fuzz/fuzz_seccomp.h"
+#include "fuzz/guarded_buffer.h"
 #include "fuzz/id_map.h"
 #include "fuzz/oracles.h"
 #include "fuzz/race_adversary.h"
@@ -88,12 +89,6 @@ Env& env() {
   return e;
 }
 
-void check_inodes(const pt::PassthroughFs& fs, uint32_t opcode) {
-  if (const std::string problem = fs.inodes().check_invariants(); !problem.empty()) {
-    oracle_fail("inode table inconsistent after opcode %u: %s", opcode, problem.c_str());
-  }
-}
-
 // One guest thread: runs its stream `repeat` times, at most kMaxRequestsPerStream
 // requests, and tells the adversary the names its READDIR replies show.
 void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t index,
@@ -101,16 +96,16 @@ void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t i
                 fz::Sightings& sightings) {
   fz::IdMap ids(&pool);
   fz::RaceClient client(server);
+  thread_local fz::GuardedBuffer copy;
   std::vector<std::string> names;
   const std::vector<std::span<const uint8_t>> requests = mem::frame_stream(stream);
   size_t budget = kMaxRequestsPerStream;
   for (unsigned r = 0; r < repeat; ++r) {
     for (std::span<const uint8_t> request : requests) {
       if (budget-- == 0) return;
-      // An exact-size copy, so that ASan sees a read past the request.
-      auto copy = std::make_unique_for_overwrite<uint8_t[]>(request.empty() ? 1 : request.size());
-      std::memcpy(copy.get(), request.data(), request.size());
-      const std::span<uint8_t> req(copy.get(), request.size());
+      // A guarded copy, so that ASan sees a read past the request.
+      std::memcpy(copy.prepare(request.size()).data(), request.data(), request.size());
+      const std::span<uint8_t> req = copy.seal(request.size());
       ids.remap_request(req);
       const fz::RequestInfo info = fz::request_info(req);
       const std::span<const uint8_t> reply = client.call(req);
@@ -130,7 +125,7 @@ void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t i
                           names);
         for (std::string& n : names) sightings.add(h.nodeid, std::move(n));
       }
-      check_inodes(fs, info.opcode);
+      fz::check_inode_table(fs.inodes(), info.opcode);
     }
   }
 }
@@ -189,7 +184,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     e.crew.run(jobs);
     adversary.finish();
     if (e.trace) std::fprintf(stderr, "trace: adversary swaps %zu\n", adversary.exchanges());
-    check_inodes(*fs, 0);
+    fz::check_inode_table(fs->inodes(), 0);
   }
   e.restore_cwd();
   e.fds.check("after the input (threads joined, file system destroyed)");

@@ -42,6 +42,7 @@
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
 #include "fuzz/fuzz_seccomp.h"
+#include "fuzz/guarded_buffer.h"
 #include "fuzz/id_map.h"
 #include "fuzz/oracles.h"
 #include "fuzz/saved_cwd.h"
@@ -61,7 +62,8 @@ struct Env {
   pfs::fuzz::ScratchArea area;
   pfs::fuzz::SavedCwd cwd;
   pfs::fuzz::FdBaseline fds;
-  std::vector<uint8_t> reply;
+  pfs::fuzz::GuardedBuffer request;
+  pfs::fuzz::GuardedBuffer reply;
   // PFS_FUZZ_TRACE=1 prints every request and its reply status (for triage).
   const bool trace = std::getenv("PFS_FUZZ_TRACE") != nullptr;
 
@@ -111,20 +113,20 @@ uint32_t opcode_of(std::span<const uint8_t> request) {
   return h.opcode;
 }
 
-// Runs one request (copied to an exact-size buffer, ids remapped) and checks it.
+// Runs one request (copied, guarded, ids remapped) and checks it.
 void run_one(pfs::fuse::Server& server, const pt::PassthroughFs& fs, pfs::fuzz::IdMap& ids,
              std::span<const uint8_t> request) {
   Env& e = env();
-  auto copy = std::make_unique_for_overwrite<uint8_t[]>(request.empty() ? 1 : request.size());
-  std::memcpy(copy.get(), request.data(), request.size());
-  const std::span<uint8_t> req(copy.get(), request.size());
+  std::memcpy(e.request.prepare(request.size()).data(), request.data(), request.size());
+  const std::span<uint8_t> req = e.request.seal(request.size());
   ids.remap_request(req);
   const pfs::fuzz::RequestInfo info = pfs::fuzz::request_info(req);
 
   pfs::fuse::Reader in(req.data(), req.size());
-  pfs::fuse::Writer out(e.reply.data(), e.reply.size());
+  const std::span<uint8_t> space = e.reply.prepare(server.reply_buffer_size());
+  pfs::fuse::Writer out(space.data(), space.size());
   const size_t n = server.handle(in, out);
-  const std::span<const uint8_t> reply(e.reply.data(), n);
+  const std::span<const uint8_t> reply = e.reply.seal(n);
   pfs::fuzz::check_reply(info, n, out.written(), reply);
   if (info.has_header) ids.learn(info.opcode, reply);
   if (e.trace) {
@@ -136,9 +138,7 @@ void run_one(pfs::fuse::Server& server, const pt::PassthroughFs& fs, pfs::fuzz::
                  h.opcode, static_cast<unsigned long long>(h.nodeid), req.size(), n, oh.error);
   }
 
-  if (const std::string problem = fs.inodes().check_invariants(); !problem.empty()) {
-    oracle_fail("inode table inconsistent after opcode %u: %s", info.opcode, problem.c_str());
-  }
+  pfs::fuzz::check_inode_table(fs.inodes(), info.opcode);
 }
 
 }  // namespace
@@ -180,7 +180,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!created.ok()) oracle_fail("PassthroughFs::create: errno %d", created.error());
     std::unique_ptr<pt::PassthroughFs> fs = std::move(*created);
     pfs::fuse::Server server(*fs);
-    if (e.reply.size() != server.reply_buffer_size()) e.reply.resize(server.reply_buffer_size());
     pfs::fuzz::IdMap ids;
 
     const std::vector<std::span<const uint8_t>> requests = mem::frame_stream(stream);

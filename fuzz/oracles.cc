@@ -1,11 +1,16 @@
 #include "fuzz/oracles.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 namespace pfs::fuzz {
 namespace {
@@ -41,14 +46,29 @@ void oracle_fail(const char* fmt, ...) {
   std::abort();
 }
 
-size_t count_open_fds() {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) oracle_fail("cannot list /proc/self/fd: %s", std::strerror(errno));
-  size_t n = 0;
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
+void for_each_name(int dir_fd, const char* path, const std::function<void(const char*)>& fn) {
+  // getdents64 into a stack buffer: opendir() mallocs 32 KiB per call, which
+  // ASan fills and maps, several times per input.
+  alignas(dirent64) char buf[8192];
+  for (;;) {
+    const ssize_t got = ::getdents64(dir_fd, buf, sizeof(buf));
+    if (got < 0) oracle_fail("cannot list %s: %s", path, std::strerror(errno));
+    if (got == 0) return;
+    for (ssize_t at = 0; at < got;) {
+      const auto* e = reinterpret_cast<const dirent64*>(buf + at);
+      const std::string_view name = e->d_name;
+      if (name != "." && name != "..") fn(e->d_name);
+      at += e->d_reclen;
+    }
   }
-  ::closedir(d);
+}
+
+size_t count_open_fds() {
+  const int fd = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) oracle_fail("cannot open /proc/self/fd: %s", std::strerror(errno));
+  size_t n = 0;
+  for_each_name(fd, "/proc/self/fd", [&n](const char*) { ++n; });
+  ::close(fd);
   return n;
 }
 
@@ -103,6 +123,12 @@ void check_reply(const RequestInfo& req, size_t returned, size_t written,
     oracle_fail("opcode %u: reply unique %llu, request unique %llu", req.opcode,
                 static_cast<unsigned long long>(oh.unique),
                 static_cast<unsigned long long>(req.unique));
+  }
+}
+
+void check_inode_table(const passthrough::InodeTable& table, uint32_t opcode) {
+  if (const std::string problem = table.check_invariants(); !problem.empty()) {
+    oracle_fail("inode table inconsistent after opcode %u: %s", opcode, problem.c_str());
   }
 }
 

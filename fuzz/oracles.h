@@ -7,8 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
+
+#include "core/passthrough/inode_table.h"
 
 namespace pfs::fuzz {
 
@@ -18,6 +21,10 @@ namespace pfs::fuzz {
 // Called by oracle_fail before it aborts (e.g. to put the cwd back, so that
 // libFuzzer writes its crash file where it was asked to). One hook per process.
 void set_oracle_fail_hook(void (*hook)());
+
+// Calls `fn` with each name in the directory `dir_fd` (read from its current
+// offset: a freshly opened fd), "." and ".." left out. `path` is for messages.
+void for_each_name(int dir_fd, const char* path, const std::function<void(const char*)>& fn);
 
 // Entries of /proc/self/fd (the count includes the one used to list it, the same
 // at every call).
@@ -56,5 +63,9 @@ RequestInfo request_info(std::span<const uint8_t> request);
 //    error reply is exactly a header.
 void check_reply(const RequestInfo& req, size_t returned, size_t written,
                  std::span<const uint8_t> reply);
+
+// Aborts when the inode table is inconsistent (InodeTable::check_invariants)
+// after the request with `opcode` (0: at the end of an input).
+void check_inode_table(const passthrough::InodeTable& table, uint32_t opcode);
 
 }  // namespace pfs::fuzz

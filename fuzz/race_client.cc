@@ -5,16 +5,16 @@
 #include <cctype>
 #include <cstring>
 
+#include "fuzz/guarded_buffer.h"
 #include "fuzz/oracles.h"
 
 namespace pfs::fuzz {
 namespace {
 
 // Per thread, made once: the Server's reply space is about 1 MiB.
-std::vector<uint8_t>& reply_buffer(size_t size) {
-  thread_local std::vector<uint8_t> buf;
-  if (buf.size() != size) buf.resize(size);
-  return buf;
+GuardedBuffer& reply_space() {
+  thread_local GuardedBuffer space;
+  return space;
 }
 
 }  // namespace
@@ -22,12 +22,13 @@ std::vector<uint8_t>& reply_buffer(size_t size) {
 RaceClient::RaceClient(fuse::Server& server) : server_(server) {}
 
 std::span<const uint8_t> RaceClient::call(std::span<const uint8_t> request) {
-  std::vector<uint8_t>& buf = reply_buffer(server_.reply_buffer_size());
+  GuardedBuffer& space = reply_space();
+  const std::span<uint8_t> buf = space.prepare(server_.reply_buffer_size());
   const RequestInfo info = request_info(request);
   fuse::Reader in(request.data(), request.size());
   fuse::Writer out(buf.data(), buf.size());
   const size_t n = server_.handle(in, out);
-  const std::span<const uint8_t> reply(buf.data(), n);
+  const std::span<const uint8_t> reply = space.seal(n);
   check_reply(info, n, out.written(), reply);
   return reply;
 }

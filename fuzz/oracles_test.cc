@@ -1,0 +1,236 @@
+// Every oracle of the fuzz targets must be able to fail: each test plants one
+// violation and expects the oracle's abort (death tests).
+#include "fuzz/oracles.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/fuse.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/passthrough/inode_table.h"
+#include "core/passthrough/scoped_fd.h"
+#include "fuzz/guarded_buffer.h"
+#include "fuzz/scratch_area.h"
+
+namespace pfs::fuzz {
+namespace {
+
+bool set_old_times(const std::string& path) {
+  timespec times[2];
+  times[0] = times[1] = timespec{1, 0};
+  return ::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+std::vector<uint8_t> reply_bytes(uint32_t len, int32_t error, uint64_t unique, size_t size) {
+  std::vector<uint8_t> out(size, 0);
+  const fuse_out_header oh{len, error, unique};
+  std::memcpy(out.data(), &oh, sizeof(oh));
+  return out;
+}
+
+RequestInfo request(uint32_t opcode, uint64_t unique) {
+  RequestInfo info;
+  info.has_header = true;
+  info.opcode = opcode;
+  info.unique = unique;
+  return info;
+}
+
+TEST(ReplyOracle, AcceptsWellFormedReplies) {
+  const auto ok = reply_bytes(sizeof(fuse_out_header) + 8, 0, 7, sizeof(fuse_out_header) + 8);
+  check_reply(request(FUSE_GETATTR, 7), ok.size(), ok.size(), ok);
+  const auto err = reply_bytes(sizeof(fuse_out_header), -ENOENT, 7, sizeof(fuse_out_header));
+  check_reply(request(FUSE_LOOKUP, 7), err.size(), err.size(), err);
+  check_reply(request(FUSE_FORGET, 7), 0, 0, {});
+}
+
+TEST(ReplyOracleDeathTest, FiresOnEachMalformedReply) {
+  const size_t h = sizeof(fuse_out_header);
+  const auto good = reply_bytes(h + 8, 0, 7, h + 8);
+  EXPECT_DEATH(check_reply(request(FUSE_GETATTR, 7), h + 8, h, good), "ORACLE FAILURE: .*writer");
+  EXPECT_DEATH(check_reply(request(FUSE_FORGET, 7), h + 8, h + 8, good), "FORGET got a reply");
+  const auto short_reply = reply_bytes(0, 0, 7, h);
+  EXPECT_DEATH(check_reply(request(FUSE_GETATTR, 7), 4, 4, short_reply), "shorter than");
+  const auto bad_len = reply_bytes(h + 4, 0, 7, h + 8);
+  EXPECT_DEATH(check_reply(request(FUSE_GETATTR, 7), h + 8, h + 8, bad_len), "out header len");
+  const auto positive = reply_bytes(h, 5, 7, h);
+  EXPECT_DEATH(check_reply(request(FUSE_GETATTR, 7), h, h, positive), "not 0 or a negative");
+  const auto error_payload = reply_bytes(h + 8, -EIO, 7, h + 8);
+  EXPECT_DEATH(check_reply(request(FUSE_GETATTR, 7), h + 8, h + 8, error_payload),
+               "carries 8 payload bytes");
+  EXPECT_DEATH(check_reply(request(FUSE_GETATTR, 8), h + 8, h + 8, good), "reply unique 7");
+}
+
+// The baselines are taken inside the death statements: the child has the
+// death test's own pipe open besides the parent's fds.
+TEST(FdOracleDeathTest, FiresOnALeakAndOnAClosedFd) {
+  FdBaseline fds;
+  fds.take();
+  fds.check("with nothing opened");
+  EXPECT_DEATH(
+      {
+        FdBaseline in_child;
+        in_child.take();
+        (void)::open("/dev/null", O_RDONLY);
+        in_child.check("after the planted leak");
+      },
+      "an fd leaked");
+  const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_DEATH(
+      {
+        FdBaseline in_child;
+        in_child.take();
+        ::close(fd);
+        in_child.check("after the planted close");
+      },
+      "an fd of the process was closed");
+  ::close(fd);
+}
+
+TEST(FdOracle, CountsEveryOpenFd) {
+  const size_t before = count_open_fds();
+  std::vector<ScopedFd> opened;
+  for (int i = 0; i < 300; ++i) opened.emplace_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  EXPECT_EQ(count_open_fds(), before + 300);  // more than one getdents buffer's worth
+  opened.clear();
+  EXPECT_EQ(count_open_fds(), before);
+}
+
+TEST(InodeOracleDeathTest, FiresOnAnInconsistentTable) {
+  passthrough::InodeTable table;
+  check_inode_table(table, FUSE_LOOKUP);  // empty is consistent
+  ScopedFd fd(::open("/", O_PATH | O_CLOEXEC));
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd.get(), &st), 0);
+  // An entry without the root: the table of a file system that lost its root.
+  (void)table.add_or_ref(std::move(fd), st);
+  EXPECT_DEATH(check_inode_table(table, FUSE_LOOKUP),
+               "inode table inconsistent after opcode 1: root inode missing");
+}
+
+// Each planted change to the canary area fires the canary oracle, through the
+// stamp shortcut and through the walk.
+class CanaryOracleDeathTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    if (GetParam()) ::setenv("PFS_FUZZ_FULL_RESET", "1", 1);
+    area_ = std::make_unique<ScratchArea>();
+    ::unsetenv("PFS_FUZZ_FULL_RESET");
+    if (!GetParam() && !area_->incremental()) {
+      std::fprintf(stderr,
+                   "WARNING: change times are coarse here: the canary stamp shortcut is "
+                   "off, only the walk is tested\n");
+    }
+    area_->reset();
+    area_->check_canary();
+  }
+  std::string at(const char* rel) const { return area_->canary() + "/" + rel; }
+  std::unique_ptr<ScratchArea> area_;
+};
+
+TEST_P(CanaryOracleDeathTest, ChownFires) {
+  EXPECT_DEATH(
+      {
+        if (::lchown(at("sub/deep").c_str(), 1000, 1000) != 0) std::abort();
+        area_->check_canary();
+      },
+      "ORACLE FAILURE: the canary");
+}
+
+TEST_P(CanaryOracleDeathTest, ChmodFires) {
+  EXPECT_DEATH(
+      {
+        if (::chmod(at("sub").c_str(), 0777) != 0) std::abort();
+        area_->check_canary();
+      },
+      "ORACLE FAILURE: the canary");
+}
+
+TEST_P(CanaryOracleDeathTest, ContentChangeOfTheSameSizeFires) {
+  EXPECT_DEATH(
+      {
+        const int fd = ::open(at("secret").c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || ::pwrite(fd, "C", 1, 0) != 1) std::abort();
+        ::close(fd);
+        area_->check_canary();
+      },
+      "ORACLE FAILURE: the canary");
+}
+
+TEST_P(CanaryOracleDeathTest, XattrChangeFires) {
+  EXPECT_DEATH(
+      {
+        if (::setxattr(at("secret").c_str(), "user.canary", "2", 1, 0) != 0) std::abort();
+        area_->check_canary();
+      },
+      "ORACLE FAILURE: the canary");
+}
+
+TEST_P(CanaryOracleDeathTest, TimeChangeFires) {
+  EXPECT_DEATH(
+      {
+        if (!set_old_times(at("sub/deep"))) std::abort();
+        area_->check_canary();
+      },
+      "ORACLE FAILURE: the canary");
+}
+
+TEST_P(CanaryOracleDeathTest, NameAddedBesideTheRootFires) {
+  EXPECT_DEATH(
+      {
+        const std::string out = area_->root() + "/../escaped";
+        if (::mkdir(out.c_str(), 0700) != 0) std::abort();
+        area_->check_canary();
+      },
+      "ORACLE FAILURE: the canary");
+}
+
+TEST_P(CanaryOracleDeathTest, LinkAddedAndRemovedFires) {
+  EXPECT_DEATH(
+      {
+        // Leaves every name and mode as it was; only the link count went up and down.
+        const std::string hl = area_->canary() + "/hl";
+        if (::link(at("secret").c_str(), hl.c_str()) != 0 || ::unlink(hl.c_str()) != 0) {
+          std::abort();
+        }
+        area_->check_canary();
+      },
+      "ORACLE FAILURE: the canary");
+}
+
+INSTANTIATE_TEST_SUITE_P(StampsAndWalk, CanaryOracleDeathTest, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? "Walk" : "Stamps"; });
+
+#ifdef PFS_FUZZ_ASAN
+TEST(GuardedBufferDeathTest, AReadPastTheLiveReplyIsCaught) {
+  GuardedBuffer space;
+  std::span<uint8_t> buf = space.prepare(1 << 20);
+  std::memset(buf.data(), 1, 64);
+  const std::span<const uint8_t> reply = space.seal(16);
+  volatile const uint8_t* p = reply.data();
+  EXPECT_EQ(p[15], 1);
+  EXPECT_DEATH((void)p[16], "use-after-poison");
+  // The next request may write anywhere again.
+  buf = space.prepare(1 << 20);
+  std::memset(buf.data(), 2, 4096);
+}
+#else
+TEST(GuardedBuffer, KeepsItsBufferAcrossRequests) {
+  GuardedBuffer space;
+  const std::span<uint8_t> first = space.prepare(1 << 20);
+  (void)space.seal(16);
+  EXPECT_EQ(space.prepare(1 << 20).data(), first.data());
+}
+#endif
+
+}  // namespace
+}  // namespace pfs::fuzz
