@@ -247,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = a.out or REPO_ROOT / "build" / "soak" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out.mkdir(parents=True, exist_ok=True)
+    # Ctrl-C is handled even when SIGINT came in ignored: a background job of a
+    # non-interactive shell (CI's `cmd &`) inherits SIG_IGN, and Python then installs
+    # no handler of its own, so the run would go on to its end.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     r = Run(a, pfsd, out)
     result: dict = {}
