@@ -15,14 +15,19 @@ bool is_reserved_xattr_name(std::string_view guest_name) {
   return guest_name.starts_with(kUserVirtiofsPrefix);
 }
 
-std::string host_xattr_name(std::string_view guest_name, bool rewrite) {
+void assign_host_xattr_name(std::string& out, std::string_view guest_name, bool rewrite) {
   if (!rewrite || !guest_name.starts_with(kSecurityPrefix) || guest_name == kSelinuxName) {
-    return std::string(guest_name);
+    out.assign(guest_name);
+    return;
   }
-  std::string out;
   out.reserve(kUserVirtiofsPrefix.size() + guest_name.size());
-  out.append(kUserVirtiofsPrefix);
+  out.assign(kUserVirtiofsPrefix);
   out.append(guest_name);
+}
+
+std::string host_xattr_name(std::string_view guest_name, bool rewrite) {
+  std::string out;
+  assign_host_xattr_name(out, guest_name, rewrite);
   return out;
 }
 

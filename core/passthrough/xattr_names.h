@@ -21,6 +21,8 @@ bool is_reserved_xattr_name(std::string_view guest_name);
 // "security.selinux") becomes "user.virtiofs.security.X"; anything else is unchanged.
 // c_str() of the result is ready for a syscall.
 std::string host_xattr_name(std::string_view guest_name, bool rewrite);
+// The same into `out`, reusing its capacity (no allocation once it is large enough).
+void assign_host_xattr_name(std::string& out, std::string_view guest_name, bool rewrite);
 
 // For listxattr: removes the "user.virtiofs." prefix from every NUL-separated name in
 // `buf` (the used bytes of the list), in place. A last name without a NUL counts as a

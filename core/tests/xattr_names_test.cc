@@ -44,6 +44,18 @@ TEST(XattrNames, RewriteEdgeCases) {
   EXPECT_EQ(name.c_str()[name.size()], '\0');
 }
 
+TEST(XattrNames, AssignReplacesWhateverTheStringHeld) {
+  std::string out = "user.virtiofs.security.a-much-longer-name-from-before";
+  assign_host_xattr_name(out, "security.x", true);
+  EXPECT_EQ(out, "user.virtiofs.security.x");
+  assign_host_xattr_name(out, "user.y", true);
+  EXPECT_EQ(out, "user.y");
+  assign_host_xattr_name(out, "security.x", false);
+  EXPECT_EQ(out, "security.x");
+  assign_host_xattr_name(out, "", true);
+  EXPECT_EQ(out, "");
+}
+
 TEST(XattrNames, ReservedNames) {
   EXPECT_TRUE(is_reserved_xattr_name("user.virtiofs.security.sehash"));
   EXPECT_TRUE(is_reserved_xattr_name("user.virtiofs."));
