@@ -51,12 +51,11 @@ if [ -z "$TARGETS" ]; then
 fi
 
 # The C++20 library features the core needs that older libraries lack (libc++ 14 has
-# neither, libc++ gained atomic_ref in 19): say which one is missing before the
-# compiler errors scroll by.
+# no make_unique_for_overwrite; the core avoids std::atomic_ref, which libc++ has only
+# from 19): say which one is missing before the compiler errors scroll by.
 probe_cxx_library() {
   local probe="$BUILD/probe.cc" feature
-  for feature in "std::atomic_ref|<atomic>|std::atomic_ref<unsigned> r(u);" \
-                 "std::make_unique_for_overwrite|<memory>|auto p = std::make_unique_for_overwrite<char[]>(u);"; do
+  for feature in "std::make_unique_for_overwrite|<memory>|auto p = std::make_unique_for_overwrite<char[]>(u);"; do
     IFS='|' read -r what header body <<<"$feature"
     printf '#include %s\nvoid probe(unsigned& u) { %s }\n' "$header" "$body" >"$probe"
     if ! $CXX $CXXFLAGS $CXX_ONLY_FLAGS -fsyntax-only "$probe" 2>/dev/null; then
