@@ -9,7 +9,10 @@
 //
 // A stream cannot start with "PFSC": as fuse_in_header.len that is ~1.1 GB, over
 // any request the server accepts, so the prefix is unambiguous and raw recordings
-// always run with the default Config. Config byte bits:
+// always run with the default Config. Instead of it, "PFSN" runs the stream
+// against a bare fuse::FileSystem, every operation its default (ENOSYS, INIT
+// enables nothing): what the Server answers for a file system that implements
+// nothing (the scratch tree is untouched then). Config byte bits:
 //   0 rewrite_security_xattrs   1 ascii_casefold   2 writeback
 //   3-4 cache policy (0 never, 1 auto, 2 always, 3 auto)
 //   5 readonly   6 xattr off    7 posix_acl off
@@ -55,6 +58,7 @@ namespace mem = pfs::transport::memory;
 namespace pt = pfs::passthrough;
 
 constexpr char kMagic[4] = {'P', 'F', 'S', 'C'};
+constexpr char kBareMagic[4] = {'P', 'F', 'S', 'N'};
 constexpr rlim_t kMaxFileSize = 64u << 20;  // keeps sparse writes cheap on tmpfs
 
 // Process-wide state, made once.
@@ -113,8 +117,9 @@ uint32_t opcode_of(std::span<const uint8_t> request) {
   return h.opcode;
 }
 
-// Runs one request (copied, guarded, ids remapped) and checks it.
-void run_one(pfs::fuse::Server& server, const pt::PassthroughFs& fs, pfs::fuzz::IdMap& ids,
+// Runs one request (copied, guarded, ids remapped) and checks it; the inode table
+// too when there is a PassthroughFs.
+void run_one(pfs::fuse::Server& server, const pt::PassthroughFs* fs, pfs::fuzz::IdMap& ids,
              std::span<const uint8_t> request) {
   Env& e = env();
   std::memcpy(e.request.prepare(request.size()).data(), request.data(), request.size());
@@ -138,7 +143,19 @@ void run_one(pfs::fuse::Server& server, const pt::PassthroughFs& fs, pfs::fuzz::
                  h.opcode, static_cast<unsigned long long>(h.nodeid), req.size(), n, oh.error);
   }
 
-  pfs::fuzz::check_inode_table(fs.inodes(), info.opcode);
+  if (fs) pfs::fuzz::check_inode_table(fs->inodes(), info.opcode);
+}
+
+// INIT first unless the stream starts with it, then every request in order.
+void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs* fs,
+                std::span<const uint8_t> stream) {
+  pfs::fuzz::IdMap ids;
+  const std::vector<std::span<const uint8_t>> requests = mem::frame_stream(stream);
+  if (requests.empty() || opcode_of(requests.front()) != FUSE_INIT) {
+    const mem::Bytes init = mem::req::init(mem::kLinuxInitFlags);
+    run_one(server, fs, ids, init);
+  }
+  for (std::span<const uint8_t> r : requests) run_one(server, fs, ids, r);
 }
 
 }  // namespace
@@ -165,6 +182,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::signal(SIGXFSZ, SIG_IGN);
 
   std::span<const uint8_t> stream(data, size);
+  if (stream.size() >= sizeof(kBareMagic) &&
+      std::memcmp(stream.data(), kBareMagic, sizeof(kBareMagic)) == 0) {
+    {
+      pfs::fuse::FileSystem bare;
+      pfs::fuse::Server server(bare);
+      run_stream(server, nullptr, stream.subspan(sizeof(kBareMagic)));
+    }
+    e.fds.check("after the input (bare file system)");
+    return 0;
+  }
   uint8_t config_byte = 0x08;  // the default Config (cache policy auto)
   if (stream.size() >= sizeof(kMagic) + 1 &&
       std::memcmp(stream.data(), kMagic, sizeof(kMagic)) == 0) {
@@ -180,14 +207,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!created.ok()) oracle_fail("PassthroughFs::create: errno %d", created.error());
     std::unique_ptr<pt::PassthroughFs> fs = std::move(*created);
     pfs::fuse::Server server(*fs);
-    pfs::fuzz::IdMap ids;
-
-    const std::vector<std::span<const uint8_t>> requests = mem::frame_stream(stream);
-    if (requests.empty() || opcode_of(requests.front()) != FUSE_INIT) {
-      const mem::Bytes init = mem::req::init(mem::kLinuxInitFlags);
-      run_one(server, *fs, ids, init);
-    }
-    for (std::span<const uint8_t> r : requests) run_one(server, *fs, ids, r);
+    run_stream(server, fs.get(), stream);
   }
   e.restore_cwd();
   e.fds.check("after the input (file system destroyed)");

@@ -1,6 +1,6 @@
 // Writes the hand-made seed corpora: one FUSE byte stream per scenario, built
 // with RequestBuilder, into <corpora>/fuse_session_seeds/ (also with the "PFSC"
-// configuration prefix, see fuse_session.cc) and <corpora>/fuse_decode/ (also
+// configuration prefix or the "PFSN" bare file system, see fuse_session.cc) and <corpora>/fuse_decode/ (also
 // with the "PFSS" split prefix, see fuse_decode.cc).
 //
 //   pfs_make_seeds <corpora dir>
@@ -12,6 +12,7 @@
 #include <linux/fs.h>
 #include <linux/fuse.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -250,6 +251,105 @@ std::vector<Seed> scenarios() {
     out.push_back({"security_context", s.bytes()});
   }
   {
+    // Node-local special files and odd requests the scenarios above do not make.
+    Script s;
+    s.add(req::lookup(1, "fifo", s.next()));  // 2
+    s.add(req::setxattr(2, "user.p", "v", 0, true, s.next()));
+    s.add(req::getxattr(2, "user.p", 64, s.next())).add(req::removexattr(2, "user.p", s.next()));
+    s.add(req::removexattr(2, "user.none", s.next()));
+    s.add(req::symlink(1, "empty-target", "", s.next()));  // EINVAL before the file system
+    s.add(req::lookup(1, "file", s.next())).add(req::open(3, O_RDWR, s.next()));
+    for (uint64_t arg = 0; arg < 8; ++arg) {  // fuse_decode: some splits leave 4 KiB of reply
+      s.add(req::ioctl(3, 1, FS_IOC_GETFLAGS, arg, {}, 8192, 0, s.next()));
+    }
+    s.add(req::ioctl(3, 1, FS_IOC32_SETFLAGS, 0, Bytes{0, 0, 0, 0}, 0, FUSE_IOCTL_32BIT, s.next()));
+    s.add(req::ioctl(3, 1, _IOR('f', 1, uint64_t), 0, {}, 8, 0, s.next()));  // FS_IOC64_GETFLAGS
+    s.add(req::ioctl(3, 1, _IOW('f', 2, uint64_t), 0, Bytes(8, 0), 0, 0, s.next()));
+    s.add(req::destroy(s.next())).add(req::destroy(s.next()));  // the second: before INIT
+    out.push_back({"special_files", s.bytes()});
+  }
+  {
+    // An immutable file: chown, truncate and write fail on the host.
+    Script s;
+    s.add(req::lookup(1, "file", s.next())).add(req::open(2, O_RDONLY, s.next()));
+    const Bytes immutable = {0x10, 0, 0, 0, 0, 0, 0, 0};  // FS_IMMUTABLE_FL
+    s.add(req::ioctl(2, 1, FS_IOC_SETFLAGS, 0, immutable, 0, 0, s.next()));
+    fuse_setattr_in a{};
+    a.valid = FATTR_UID | FATTR_GID;
+    a.uid = 1000;
+    a.gid = 1000;
+    s.add(req::setattr(2, a, s.next()));
+    a = {};
+    a.valid = FATTR_MODE;
+    a.mode = 0600;
+    s.add(req::setattr(2, a, s.next()));
+    s.add(req::unlink(1, "file", s.next())).add(req::open(2, O_WRONLY, s.next()));
+    s.add(req::setxattr(2, "user.i", "v", 0, true, s.next()));
+    s.add(req::ioctl(2, 1, FS_IOC_SETFLAGS, 0, Bytes(8, 0), 0, 0, s.next()));
+    s.add(req::release(2, 1, 0, 0, 0, s.next()));
+    out.push_back({"immutable", s.bytes()});
+  }
+  {
+    // Requests from an unprivileged caller (uid/gid 1000).
+    Script s;
+    auto user = [&s] {
+      pfs::fuse::Context c = s.next();
+      c.uid = c.gid = 1000;
+      return c;
+    };
+    s.add(req::lookup(1, "ro", s.next())).add(req::lookup(1, "file", s.next()));  // 2, 3
+    s.add(req::access(2, W_OK, user())).add(req::access(2, R_OK, user()));
+    s.add(req::access(3, R_OK | W_OK | X_OK, user())).add(req::access(3, X_OK, user()));
+    s.add(req::access(1, W_OK | X_OK, user())).add(req::access(3, F_OK, user()));
+    s.add(req::lookup(1, "empty", s.next())).add(req::access(4, R_OK, user()));  // 0600 root's
+    s.add(req::mkdir(1, "udir", 0755, 022, user())).add(req::create(1, "ufile", S_IFREG | 0644,
+                                                                    O_RDWR, 022, user()));
+    s.add(req::mknod(1, "unode", S_IFREG | 0600, 0, 022, user()));
+    s.add(req::symlink(1, "ulink", "file", user()));
+    s.add(req::open(2, O_WRONLY, user())).add(req::getattr(3, {}, user()));
+    out.push_back({"unprivileged", s.bytes()});
+  }
+  {
+    // Every opcode once, for the "PFSN" bare file system (every operation ENOSYS).
+    Script s;
+    s.add(req::lookup(1, "file", s.next())).add(req::forget(2, 1, s.next()));
+    s.add(req::getattr(1, {}, s.next()));
+    fuse_setattr_in a{};
+    a.valid = FATTR_MODE;
+    a.mode = 0644;
+    s.add(req::setattr(1, a, s.next())).add(req::readlink(1, s.next()));
+    s.add(req::symlink(1, "s", "t", s.next())).add(req::mknod(1, "n", S_IFREG | 0600, 0, 0, s.next()));
+    s.add(req::mkdir(1, "d", 0755, 0, s.next())).add(req::unlink(1, "f", s.next()));
+    s.add(req::rmdir(1, "d", s.next())).add(req::rename(1, "a", 1, "b", s.next()));
+    s.add(req::link(1, 1, "l", s.next())).add(req::open(1, O_RDONLY, s.next()));
+    s.add(req::read(1, 1, 0, 100, 0, s.next()));
+    s.add(req::write(1, 1, 0, std::string_view("data"), s.next()));
+    s.add(req::statfs(1, s.next())).add(req::release(1, 1, 0, 0, 0, s.next()));
+    s.add(req::fsync(1, 1, false, s.next()));
+    s.add(req::setxattr(1, "user.a", "v", 0, true, s.next()));
+    s.add(req::getxattr(1, "user.a", 64, s.next())).add(req::listxattr(1, 64, s.next()));
+    s.add(req::removexattr(1, "user.a", s.next())).add(req::flush(1, 1, 0, s.next()));
+    s.add(req::opendir(1, 0, s.next())).add(req::readdir(1, 1, 0, 4096, s.next()));
+    s.add(req::readdirplus(1, 1, 0, 4096, s.next())).add(req::releasedir(1, 1, 0, s.next()));
+    s.add(req::fsyncdir(1, 1, false, s.next()));
+    s.add(req::getlk(1, 1, 0, fuse_file_lock{}, s.next()));
+    s.add(req::setlk(1, 1, 0, fuse_file_lock{}, false, s.next()));
+    s.add(req::access(1, R_OK, s.next()));
+    s.add(req::create(1, "c", S_IFREG | 0644, O_RDWR, 0, s.next()));
+    s.add(req::interrupt(1, s.next())).add(req::bmap(1, 0, 512, s.next()));
+    s.add(req::ioctl(1, 1, FS_IOC_GETFLAGS, 0, {}, 8, 0, s.next()));
+    s.add(req::poll(1, 1, 0, 0, 1, s.next()));
+    const std::pair<pfs::fuse::Inode, uint64_t> items[] = {{2, 1}, {3, 1}};
+    s.add(req::batch_forget(items, s.next()));
+    s.add(req::fallocate(1, 1, 0, 0, 10, s.next()));
+    s.add(req::rename2(1, "a", 1, "b", 1, s.next()));
+    s.add(req::lseek(1, 1, 0, 3, s.next()));
+    s.add(req::copy_file_range(1, 1, 0, 1, 1, 0, 10, 0, s.next()));
+    s.add(req::syncfs(1, s.next())).add(req::tmpfile(1, S_IFREG | 0600, O_RDWR, 0, s.next()));
+    s.add(req::destroy(s.next()));
+    out.push_back({"every_opcode", s.bytes()});
+  }
+  {
     Script s(false);  // no INIT at all: the target adds one
     s.add(req::lookup(1, "dir", s.next())).add(req::lookup(2, "nested", s.next()));
     s.add(req::open(3, O_RDONLY, s.next())).add(req::read(3, 1, 0, 100, 0, s.next()));
@@ -310,12 +410,26 @@ int main(int argc, char** argv) {
       {"cfg_writeback_never", 0x04, "create_write_fsync_release"},
       {"cfg_always_noxattr", 0x50, "xattrs"},
       {"cfg_noacl_readdir", 0x90, "readdir"},
+      {"cfg_readonly_ioctl", 0x28, "ioctl"},
+      {"cfg_readonly_immutable", 0x28, "immutable"},
+      {"cfg_readonly_special", 0x28, "special_files"},
+      {"cfg_readonly_xattrs", 0x28, "xattrs"},
+      {"cfg_readonly_setattr", 0x28, "setattr"},
+      {"cfg_readonly_create", 0x28, "create_write_fsync_release"},
+      {"cfg_noxattr_special", 0x48, "special_files"},
+      {"cfg_rewrite_special", 0x09, "special_files"},
+      {"cfg_never_unprivileged", 0x00, "unprivileged"},
   };
   for (const auto& v : variants) {
     ok &= write_file(session_dir / (std::string(v.name) + ".fuse"),
                      prefixed("PFSC", Bytes{v.config}, find(v.scenario)));
     ++files;
   }
+  // The bare file system (fuse_session.cc's "PFSN"): INIT granting nothing, then
+  // every opcode answered ENOSYS by FileSystem's defaults.
+  ok &= write_file(session_dir / "bare_every_opcode.fuse",
+                   prefixed("PFSN", Bytes{}, find("every_opcode")));
+  ++files;
   // Split variants for the decode target.
   const uint64_t seeds[] = {0x0123456789abcdefull, 0xfedcba9876543210ull, 0x5555aaaa5555aaaaull};
   size_t i = 0;

@@ -52,6 +52,98 @@ def vhost_seeds():
     yield "unknown_need_reply", msg(16, u64(8)) + msg(24, b"\0" * 12, flags=V1 | NEED_REPLY) + msg(1)
     yield "short_region", msg(5, struct.pack("<II", 1, 0) + REGION, fds=1, kind=2)
     yield "bad_version", msg(1, flags=2)
+    yield from error_seeds()
+
+
+def region(gpa, size, uva, off=0):
+    return struct.pack("<QQQQ", gpa, size, uva, off)
+
+
+ACK = msg(16, u64(8))  # SET_PROTOCOL_FEATURES: REPLY_ACK
+FEATS = msg(2, u64((1 << 32) | (1 << 28) | (1 << 29)))
+
+
+def error_seeds():
+    """One seed per way a message is refused: each ends the connection, so the
+    messages after it would never run."""
+    top = 0xFFFFFFFFFFFFFFFF
+    one = struct.pack("<II", 1, 0)
+    tables = {
+        "empty_region": (one + region(0x100000, 0, 0x7F0000000000), 1, 0),
+        "wrapping_region": (one + region(top - 0xFFF, 0x10000, 0x7F0000000000), 1, 0),
+        "offset_overflow": (one + region(0x100000, 0x10000, 0x7F0000000000, top), 1, 0),
+        "eventfd_region": (one + REGION, 1, 1),
+        "pipe_region": (one + REGION, 1, 3),
+        "overlapping_regions": (struct.pack("<II", 2, 0) + REGION + REGION, 2, 0),
+        "table_too_short": (b"\1\0\0", 0, 0),
+        "table_no_regions": (struct.pack("<II", 0, 0), 0, 0),
+        "table_nine_regions": (struct.pack("<II", 9, 0) + REGION * 9, 0, 0),
+        "table_size_mismatch": (struct.pack("<II", 2, 0) + REGION, 1, 0),
+        "table_fd_mismatch": (one + REGION, 0, 0),
+    }
+    for name, (payload, fds, kind) in tables.items():
+        yield "mem_" + name, msg(5, payload, fds=fds, kind=kind)
+    # ADD_MEM_REG beyond the 32 regions a GuestMemory holds.
+    many = ACK
+    for i in range(33):
+        many += msg(37, u64(0) + region(0x100000 * (i + 1), 0x10000, 0x7F0000000000 + 0x100000 * i),
+                    fds=1, flags=V1 | NEED_REPLY)
+    yield "mem_add_33_regions", many
+    yield "mem_add_bad_size", msg(37, u64(0) + REGION[:8], fds=1)
+    yield "mem_add_no_fd", msg(37, u64(0) + REGION)
+    yield "mem_add_bad_region", msg(37, u64(0) + region(0x100000, 0, 0x7F0000000000), fds=1)
+    yield "mem_rem_before_any", ACK + msg(38, u64(0) + REGION, flags=V1 | NEED_REPLY) + \
+        msg(37, u64(0) + REGION, fds=1) + \
+        msg(38, u64(0) + region(0x900000, 0x10000, 0x7F0000000000), flags=V1 | NEED_REPLY) + \
+        msg(38, u64(0) + REGION, flags=V1 | NEED_REPLY) + msg(38, u64(0) + REGION[:4])
+    # Requests pfsd does not implement: refused by REPLY_ACK when asked, each named.
+    unsupported = ACK
+    for req in (6, 7, 21, 24, 25, 39, 40, 99):
+        unsupported += msg(req, u64(0), flags=V1 | NEED_REPLY)
+    yield "unsupported_acked", unsupported + msg(14, u64(0), fds=1, kind=1) + \
+        msg(11, state(1, 0)) + msg(18, state(0, 0)) + msg(18, state(0, 1))
+    yield "unsupported_unacked", msg(6, u64(0))
+    # Malformed messages: each closes the connection.
+    bad = {
+        "fds_on_get_features": msg(1, fds=1, kind=1),
+        "get_features_payload": msg(1, u64(0)),
+        "set_features_size": msg(2, b"\0" * 4),
+        "set_features_unoffered": msg(2, u64(1 << 63)),
+        "get_protocol_payload": msg(15, u64(0)),
+        "set_protocol_size": msg(16, b"\0"),
+        "set_protocol_unoffered": msg(16, u64(1 << 62)),
+        "get_queue_num_payload": msg(17, u64(0)),
+        "get_max_slots_payload": msg(36, u64(0)),
+        "set_owner_payload": msg(3, u64(0)),
+        "reset_size": msg(4, b"\0" * 4),
+        "reset_device": msg(34) + msg(4),
+        "vring_num_size": msg(8, b"\0"),
+        "vring_num_index": msg(8, state(7, 64)),
+        "vring_num_not_pow2": msg(8, state(0, 65)),
+        "vring_base_size": msg(10, b"\0"),
+        "vring_base_index": msg(10, state(7, 0)),
+        "vring_base_wide": msg(10, state(0, 0x10000)),
+        "vring_addr_size": msg(9, b"\0"),
+        "vring_addr_index": msg(9, struct.pack("<IIQQQQ", 7, 0, 0, 0, 0, 0)),
+        "get_vring_base_size": msg(11, b"\0"),
+        "get_vring_base_index": msg(11, state(7, 0)),
+        "vring_fd_size": msg(12, b"\0", fds=1, kind=1),
+        "vring_fd_index": msg(12, u64(7), fds=1, kind=1),
+        "vring_fd_reserved": msg(13, u64(1 << 9), fds=1, kind=1),
+        "vring_fd_mismatch": msg(12, u64(0)),
+        "vring_enable_size": msg(18, b"\0"),
+        "vring_enable_index": msg(18, state(7, 1)),
+        "vring_enable_value": msg(18, state(0, 2)),
+        "payload_too_large": struct.pack("<B", 0) + struct.pack("<III", 1, V1, 5000) + b"\0" * 64,
+        "payload_truncated": struct.pack("<B", 0) + struct.pack("<III", 2, V1, 100) + b"\0" * 10,
+        "header_truncated": struct.pack("<B", 0) + struct.pack("<III", 2, V1, 8)[:6],
+    }
+    for name, data in bad.items():
+        yield "bad_" + name, data
+    # A ring whose addresses are outside guest memory: it stays stopped.
+    yield "ring_outside_memory", setup() + msg(9, struct.pack("<IIQQQQ", 0, 0, 0x1000, 0x2000,
+                                                              0x3000, 0)) + msg(12, u64(0), fds=1,
+                                                                                kind=1)
 
 
 # virtqueue: cfg byte, base byte, then the image (desc at 0, avail at 4096, used at 8192).
@@ -116,6 +208,8 @@ def vq_seeds():
             yield f"chains_ev{ev}_ind{ind}", bytes([cfg, 0]) + image(chains, indirect=bool(ind))
     yield "forget_hiprio", bytes([size_cfg | 0x20, 0]) + image([(forget, 16)])
     yield "small_ring", bytes([0 | 0x20, 0]) + image([(getattr_, 256)])
+    # Reply buffers too small for a reply header, or none at all.
+    yield "tiny_reply", bytes([size_cfg, 0]) + image([(getattr_, 8), (lookup, 0), (read, 16)])
 
 
 def main():
