@@ -6,7 +6,8 @@ data and sources:
 - an uncovered region inside an entry's range shows the entry's reason, one outside
   every entry is UNEXPLAINED, and a region half inside is split in two;
 - stale entries: a range now covered, a file changed under its digest, a range past
-  the file's end, a file gone; malformed lines are reported, not ignored;
+  the file's end, a file gone; malformed lines are reported, not ignored; a race
+  entry a run happens to reach is not stale;
 - the committed fuzz/uncovered.txt parses without errors.
 """
 
@@ -148,3 +149,12 @@ def test_committed_list_parses():
 def test_paths_are_normalised():
     text = f"SF:{ROOT}/build/coverage/../../core/fuse/a.cc\nDA:1,0\nend_of_record\n"
     assert u.parse_lcov(text, ROOT) == {"core/fuse/a.cc": {1: 0}}
+
+
+def test_race_entries_are_not_stale_when_a_run_reaches_them():
+    entries, _ = u.parse_entries(entry("core/fuse/a.cc", 3, 5, "race: threads decide") + "\n" +
+                                 entry("core/fuse/a.cc", 4, 5, "defensive: same lines, not a race"))
+    j = u.join(lines(), entries, read)
+    assert [e.where for e, _ in j.stale] == [2]
+    assert [(r.first, r.reason) for r in j.regions if r.path == "core/fuse/a.cc"][0] == \
+        (5, "race: threads decide")

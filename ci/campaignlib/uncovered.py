@@ -15,7 +15,7 @@ with '#' are comments.
 Each uncovered line of a FOCUS folder gets the reason of the entry whose range
 holds it, or none (UNEXPLAINED). An entry is stale when its file is gone, its
 digest no longer matches (the file changed under it), or a line of its range is
-now covered.
+now covered (but for category race: threads decide whether a run reaches it).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from pathlib import Path
 FOCUS = ("core/fuse", "core/passthrough", "core/transport/vhost_user")
 REST = "rest"
 UNEXPLAINED = "UNEXPLAINED"
+# Categories whose lines a run may or may not reach (threads racing): covered is no
+# reason to call such an entry stale.
+NONDETERMINISTIC = ("race",)
 ENTRY = re.compile(r"^(?P<path>\S+?):(?P<first>\d+)(?:-(?P<last>\d+))?\s+(?P<digest>[0-9a-f]{8})"
                    r"\s+(?P<reason>\S.*?)\s*$")
 
@@ -158,7 +161,7 @@ def join(lines: dict, entries: list, read_source, focus=FOCUS) -> Joined:
             continue
         per_line = lines.get(e.path, {})
         covered = [n for n in range(e.first, e.last + 1) if per_line.get(n, 0) > 0]
-        if covered:
+        if covered and e.category not in NONDETERMINISTIC:
             j.stale.append((e, f"now covered: {len(covered)} line(s) of it, first {covered[0]}"))
             continue
         for n in range(e.first, e.last + 1):
