@@ -1,7 +1,7 @@
 // Writes the hand-made seed corpora: one FUSE byte stream per scenario, built
 // with RequestBuilder, into <corpora>/fuse_session_seeds/ (also with the "PFSC"
-// configuration prefix or the "PFSN" bare file system, see fuse_session.cc) and <corpora>/fuse_decode/ (also
-// with the "PFSS" split prefix, see fuse_decode.cc).
+// configuration prefix or the "PFSN" bare file system, see fuse_session.cc) and
+// <corpora>/fuse_decode/ (also with the "PFSS" split prefix, see fuse_decode.cc).
 //
 //   pfs_make_seeds <corpora dir>
 //
@@ -302,8 +302,8 @@ std::vector<Seed> scenarios() {
     s.add(req::access(3, R_OK | W_OK | X_OK, user())).add(req::access(3, X_OK, user()));
     s.add(req::access(1, W_OK | X_OK, user())).add(req::access(3, F_OK, user()));
     s.add(req::lookup(1, "empty", s.next())).add(req::access(4, R_OK, user()));  // 0600 root's
-    s.add(req::mkdir(1, "udir", 0755, 022, user())).add(req::create(1, "ufile", S_IFREG | 0644,
-                                                                    O_RDWR, 022, user()));
+    s.add(req::mkdir(1, "udir", 0755, 022, user()))
+        .add(req::create(1, "ufile", S_IFREG | 0644, O_RDWR, 022, user()));
     s.add(req::mknod(1, "unode", S_IFREG | 0600, 0, 022, user()));
     s.add(req::symlink(1, "ulink", "file", user()));
     s.add(req::open(2, O_WRONLY, user())).add(req::getattr(3, {}, user()));
@@ -318,7 +318,8 @@ std::vector<Seed> scenarios() {
     a.valid = FATTR_MODE;
     a.mode = 0644;
     s.add(req::setattr(1, a, s.next())).add(req::readlink(1, s.next()));
-    s.add(req::symlink(1, "s", "t", s.next())).add(req::mknod(1, "n", S_IFREG | 0600, 0, 0, s.next()));
+    s.add(req::symlink(1, "s", "t", s.next()))
+        .add(req::mknod(1, "n", S_IFREG | 0600, 0, 0, s.next()));
     s.add(req::mkdir(1, "d", 0755, 0, s.next())).add(req::unlink(1, "f", s.next()));
     s.add(req::rmdir(1, "d", s.next())).add(req::rename(1, "a", 1, "b", s.next()));
     s.add(req::link(1, 1, "l", s.next())).add(req::open(1, O_RDONLY, s.next()));
