@@ -8,16 +8,20 @@ data and sources:
 - stale entries: a range now covered, a file changed under its digest, a range past
   the file's end, a file gone; malformed lines are reported, not ignored; a race
   entry a run happens to reach is not stale;
-- the committed fuzz/uncovered.txt parses without errors.
+- the committed fuzz/uncovered.txt parses without errors;
+- ci/campaign --coverage-only (one target, --no-build after building it once) fuzzes
+  nothing and prints the per-folder table with llvm-cov's figures for its profile.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 
 import pytest
 
-from campaign_helpers import REPO_ROOT
+from campaign_helpers import REPO_ROOT, ensure_built, finish, start, stop
 
 sys.path.insert(0, str(REPO_ROOT / "ci"))
 from campaignlib import uncovered as u  # noqa: E402
@@ -102,7 +106,8 @@ def test_regions_get_their_reason_or_unexplained():
     assert len(sugg) == 1
     fixed, _ = u.parse_entries(sugg[0].replace("CATEGORY: why", "defensive: cannot fail"))
     j2 = u.join(lines(), entries + fixed, read)
-    assert [r.reason for r in j2.regions if r.path == "core/fuse/a.cc"][-1] == "defensive: cannot fail"
+    reasons = [r.reason for r in j2.regions if r.path == "core/fuse/a.cc"]
+    assert reasons[-1] == "defensive: cannot fail"
 
 
 def test_stale_entries_are_reported():
@@ -158,3 +163,30 @@ def test_race_entries_are_not_stale_when_a_run_reaches_them():
     assert [e.where for e, _ in j.stale] == [2]
     assert [(r.first, r.reason) for r in j.regions if r.path == "core/fuse/a.cc"][0] == \
         (5, "race: threads decide")
+
+
+def test_coverage_only_mode_prints_the_folder_table(tmp_path):
+    """ci/campaign --coverage-only on one small target: no fuzzing, the per-folder table
+    with llvm-cov's own figures for the profile it left, the reasons report written."""
+    ensure_built(["coverage"], "dirent")
+    findings = tmp_path / "findings"
+    log = tmp_path / "campaign.log"
+    proc = start(["--coverage-only", "--no-build", "--targets", "dirent",
+                  "--findings", str(findings)], log)
+    try:
+        out = finish(proc, log, 120)
+    finally:
+        stop(proc, [tmp_path])
+    assert proc.returncode == 0, out[-4000:]
+    assert "libFuzzer for" not in out and not (findings / "runs").exists()
+    exported = subprocess.run(
+        ["llvm-cov-14", "export", "-format=lcov", str(REPO_ROOT / "build" / "coverage" / "fuzz" / "dirent"),
+         f"-instr-profile={findings / 'coverage' / 'profiles' / 'all.profdata'}",
+         "-ignore-filename-regex=(core/tests|core/transport/memory|fuzz|/usr)/"],
+        stdout=subprocess.PIPE, check=True, text=True).stdout
+    totals = u.folder_totals(u.parse_lcov(exported, str(REPO_ROOT)))
+    c, n = totals["core/fuse"]
+    assert 0 < c < n
+    assert re.search(rf"^  core/fuse +{c}/{n} ", out, re.M), out[-3000:]
+    report = (findings / "coverage" / "uncovered.txt").read_text()
+    assert report.startswith("line coverage per folder") and "uncovered regions:" in report
