@@ -15,6 +15,8 @@
 
 namespace pfs::fuzz::xattr_ref {
 
+// Equal bytes, compared without memcmp (see xattr_reference.cc).
+bool same(std::string_view a, std::string_view b);
 bool rewritten(std::string_view name, bool rewrite);
 bool reserved(std::string_view name);
 // Whether `got` is the host name of `name`.

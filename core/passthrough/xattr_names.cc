@@ -1,6 +1,5 @@
 #include "core/passthrough/xattr_names.h"
 
-#include <algorithm>
 #include <cstring>
 
 namespace pfs::passthrough {
@@ -38,9 +37,10 @@ size_t strip_xattr_prefix(std::span<uint8_t> buf) {
   while (read < buf.size()) {
     // One name: up to and including its NUL, or to the end of the buffer.
     const auto rest = buf.subspan(read);
-    const auto nul = std::find(rest.begin(), rest.end(), uint8_t{0});
-    const size_t len =
-        nul == rest.end() ? rest.size() : static_cast<size_t>(nul - rest.begin()) + 1;
+    // memchr, not std::find: the same answer, without a traced comparison per byte
+    // under the fuzzer's instrumentation.
+    const auto* nul = static_cast<const uint8_t*>(std::memchr(rest.data(), 0, rest.size()));
+    const size_t len = nul == nullptr ? rest.size() : static_cast<size_t>(nul - rest.data()) + 1;
     size_t skip = 0;
     if (len >= prefix_len &&
         std::memcmp(rest.data(), kUserVirtiofsPrefix.data(), prefix_len) == 0) {
