@@ -236,7 +236,6 @@ TEST(GuardedBuffer, KeepsItsBufferAcrossRequests) {
 }
 #endif
 
-
 std::vector<uint8_t> vhost_reply(uint32_t request, uint32_t flags, std::vector<uint8_t> payload) {
   const uint32_t size = static_cast<uint32_t>(payload.size());
   std::vector<uint8_t> out(12 + payload.size());

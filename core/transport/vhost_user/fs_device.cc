@@ -152,8 +152,8 @@ bool FsDevice::serve_available(unsigned index, Virtqueue& vq, Chain& chain, int 
 
 FsDevice::Kick FsDevice::take_kick(Worker& w, short revents) {
   if ((revents & POLLIN) == 0) {
-    logf(log_, Severity::kError, "queue %u: kick fd unusable (revents %#x); queue stopped",
-         w.index, static_cast<unsigned>(revents));
+    logf(log_, Severity::kError, "queue %u: kick fd unusable (revents %#x); queue stopped", w.index,
+         static_cast<unsigned>(revents));
     return Kick::kDead;
   }
   uint64_t count = 0;

@@ -106,7 +106,7 @@ class FsDevice {
     int call_fd = -1;
     unsigned index = 0;
     bool broken_logged = false;  // kCallerThread (a worker keeps its own)
-    bool kick_dead = false;  // kCallerThread: the kick fd failed, the queue is idle
+    bool kick_dead = false;      // kCallerThread: the kick fd failed, the queue is idle
     std::thread thread;
   };
 
