@@ -5,13 +5,16 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/fuse.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +22,7 @@
 #include "core/passthrough/scoped_fd.h"
 #include "fuzz/guarded_buffer.h"
 #include "fuzz/scratch_area.h"
+#include "fuzz/vhost_reply_stream.h"
 
 namespace pfs::fuzz {
 namespace {
@@ -231,6 +235,78 @@ TEST(GuardedBuffer, KeepsItsBufferAcrossRequests) {
   EXPECT_EQ(space.prepare(1 << 20).data(), first.data());
 }
 #endif
+
+std::vector<uint8_t> vhost_reply(uint32_t request, uint32_t flags, std::vector<uint8_t> payload) {
+  const uint32_t size = static_cast<uint32_t>(payload.size());
+  std::vector<uint8_t> out(12 + payload.size());
+  std::memcpy(out.data(), &request, 4);
+  std::memcpy(out.data() + 4, &flags, 4);
+  std::memcpy(out.data() + 8, &size, 4);
+  std::copy(payload.begin(), payload.end(), out.begin() + 12);
+  return out;
+}
+
+TEST(VhostReplyOracle, AcceptsRepliesHoweverTheyAreSplit) {
+  std::vector<uint8_t> stream;
+  for (uint32_t r = 1; r <= 3; ++r) {
+    const auto one = vhost_reply(r, 0x5, std::vector<uint8_t>(8 * r, 0xff));
+    stream.insert(stream.end(), one.begin(), one.end());
+  }
+  for (size_t cut = 1; cut < stream.size(); ++cut) {
+    VhostReplyStream s;
+    s.feed(std::span(stream).first(cut));
+    s.feed(std::span(stream).subspan(cut));
+    s.finish();
+  }
+  VhostReplyStream s;
+  for (uint8_t b : stream) s.feed({&b, 1});
+  s.finish();
+}
+
+TEST(VhostReplyOracleDeathTest, FiresOnAMalformedOrUnfinishedReply) {
+  auto feed = [](const std::vector<uint8_t>& bytes) {
+    VhostReplyStream s;
+    s.feed(bytes);
+    s.finish();
+  };
+  EXPECT_DEATH(feed(vhost_reply(1, 0x1, {0, 0, 0, 0, 0, 0, 0, 0})), "malformed reply header");
+  EXPECT_DEATH(feed(vhost_reply(1, 0x6, {0, 0, 0, 0, 0, 0, 0, 0})), "malformed reply header");
+  EXPECT_DEATH(feed(vhost_reply(1, 0x5, std::vector<uint8_t>(65))), "malformed reply header");
+  auto cut = vhost_reply(1, 0x5, {0, 0, 0, 0, 0, 0, 0, 0});
+  cut.pop_back();
+  EXPECT_DEATH(feed(cut), "last reply is incomplete");
+  // A good reply, then one whose header starts where the first one's payload
+  // would be if parsing restarted at every read: caught across the split.
+  std::vector<uint8_t> two = vhost_reply(1, 0x5, {0, 0, 0, 0, 0, 0, 0, 0});
+  two.resize(two.size() + 12);
+  const uint32_t bad_flags = 0x1;
+  std::memcpy(two.data() + 20 + 4, &bad_flags, 4);
+  EXPECT_DEATH(
+      {
+        VhostReplyStream s;
+        s.feed(std::span(two).first(14));
+        s.feed(std::span(two).subspan(14));
+      },
+      "malformed reply header");
+}
+
+// drain() reads the socket until it is empty and keeps a partial reply for later.
+TEST(VhostReplyOracle, DrainReadsTheSocket) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ScopedFd a(sv[0]), b(sv[1]);
+  const auto one = vhost_reply(3, 0x5, {1, 2, 3, 4, 5, 6, 7, 8});
+  VhostReplyStream s;
+  ASSERT_EQ(::send(b.get(), one.data(), 15, 0), 15);
+  s.drain(a.get());
+  ASSERT_EQ(::send(b.get(), one.data() + 15, one.size() - 15, 0),
+            static_cast<ssize_t>(one.size() - 15));
+  s.drain(a.get());
+  s.finish();
+  const auto bad = vhost_reply(3, 0x4, {});
+  ASSERT_EQ(::send(b.get(), bad.data(), bad.size(), 0), static_cast<ssize_t>(bad.size()));
+  EXPECT_DEATH(s.drain(a.get()), "malformed reply header");
+}
 
 }  // namespace
 }  // namespace pfs::fuzz

@@ -7,13 +7,15 @@
 //               4 KiB (shorter than most regions claim), 3 the read end of a pipe
 //   12 bytes    the header (request, flags, size) as is
 //   payload     min(size, what is left) bytes
-// The harness sends every record (fds by SCM_RIGHTS, made fresh per input), shuts
-// its sending side, then lets the back-end handle messages until it ends the
-// connection. Replies are drained and checked for the reply flag.
+// The harness sends every record (fds by SCM_RIGHTS, made fresh per input; records
+// without fds coalesced into one write), shuts its sending side, then lets the
+// back-end handle messages until it ends the connection, serving the device's
+// kicked queues after each message. Replies are drained and checked as a stream.
 //
 // Oracles beyond the sanitizers: the process fd count is back to its baseline once
-// the back-end and device are gone (every fd received is closed, every mapping
-// unmapped); every reply the back-end sends is a well-formed reply header.
+// the back-end is gone and the device's queues stopped (every fd received is
+// closed, every mapping unmapped); the back-end sends nothing but well-formed
+// replies, the last one complete (vhost_reply_stream.h).
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -31,6 +33,7 @@
 #include "fuzz/fd_count.h"
 #include "fuzz/oracles.h"
 #include "fuzz/plausible_fs.h"
+#include "fuzz/vhost_reply_stream.h"
 
 namespace {
 
@@ -39,10 +42,20 @@ namespace vu = pfs::transport::vhost_user;
 struct World {
   pfs::fuzz::PlausibleFs fs;
   pfs::fuse::Server server{fs};
+  // One device for the process: it outlives connections in pfsd too, and every
+  // queue is stopped when a Backend goes. Its queues are served on this thread (no
+  // worker per started vring: creating and joining those under ASan was most of
+  // this target's time), right after each message, as Backend::serve does with
+  // such a device.
+  vu::FsDevice device{server, nullptr, vu::FsDevice::kDefaultMaxQueues,
+                      vu::FsDevice::Serving::kCallerThread};
+  pfs::fuzz::VhostReplyStream replies;
   pfs::fuzz::FastFdBaseline fds;  // fd_count.h: the same oracle, one stat() per call
+  std::vector<uint8_t> pending;   // records without fds, sent as one write
   World() {
     pfs::transport::memory::Session s(server);
     if (!s.init().ok()) pfs::fuzz::oracle_fail("INIT failed");
+    pending.reserve(4096);
   }
 };
 
@@ -70,28 +83,13 @@ pfs::ScopedFd make_fd(unsigned kind, std::vector<pfs::ScopedFd>& extra) {
   }
 }
 
-void drain_replies(int sock) {
-  // Once per process: it runs after every message, and a zeroed 64 KiB vector each
-  // time was most of this target's cost under ASan.
-  static std::vector<uint8_t> buf(65536);
-  size_t have = 0;
-  for (;;) {
-    const ssize_t n = ::recv(sock, buf.data() + have, buf.size() - have, MSG_DONTWAIT);
-    if (n <= 0) break;
-    have += static_cast<size_t>(n);
-    if (have == buf.size()) break;
-  }
-  size_t off = 0;
-  while (have - off >= sizeof(vu::Header)) {
-    vu::Header h;
-    std::memcpy(&h, buf.data() + off, sizeof(h));
-    if ((h.flags & vu::kFlagReply) == 0 || (h.flags & vu::kVersionMask) != vu::kVersion ||
-        h.size > 64) {
-      pfs::fuzz::oracle_fail("malformed reply header (request %u flags %#x size %u)", h.request,
-                             h.flags, h.size);
-    }
-    off += sizeof(h) + h.size;
-  }
+// Sends the records gathered in `pending`; false when the socket refused them.
+bool flush(int sock, std::vector<uint8_t>& pending) {
+  if (pending.empty()) return true;
+  const bool ok = ::send(sock, pending.data(), pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT) ==
+                  static_cast<ssize_t>(pending.size());
+  pending.clear();
+  return ok;
 }
 
 }  // namespace
@@ -110,13 +108,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ::setsockopt(front.get(), SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
 
     std::vector<pfs::ScopedFd> extra;
+    std::vector<uint8_t>& pending = w.pending;
+    pending.clear();
     size_t off = 0;
     while (off < size) {
       const uint8_t spec = data[off++];
       const size_t left = size - off;
       if (left < sizeof(vu::Header)) {
         // A partial header: send it as is.
-        if (::send(front.get(), data + off, left, MSG_NOSIGNAL) < 0) break;
+        pending.insert(pending.end(), data + off, data + size);
         off = size;
         break;
       }
@@ -130,32 +130,46 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fds.push_back(make_fd((spec >> 3) & 3u, extra));
         if (fds.back().valid()) raw.push_back(fds.back().get());
       }
+      if (raw.empty()) {
+        // The back-end reads a stream: records without fds need not be separate
+        // writes (one with fds must be, as its fds ride with its first byte).
+        pending.insert(pending.end(), data + off, data + off + len);
+        off += len;
+        continue;
+      }
+      if (!flush(front.get(), pending)) break;
       iovec iov{const_cast<uint8_t*>(data + off), len};
       msghdr msg{};
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
       alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)] = {};
-      if (!raw.empty()) {
-        msg.msg_control = control;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * raw.size());
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * raw.size());
-        std::memcpy(CMSG_DATA(c), raw.data(), sizeof(int) * raw.size());
-      }
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * raw.size());
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * raw.size());
+      std::memcpy(CMSG_DATA(c), raw.data(), sizeof(int) * raw.size());
       if (::sendmsg(front.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) break;
       off += len;
     }
+    flush(front.get(), pending);
     ::shutdown(front.get(), SHUT_WR);
 
-    vu::FsDevice device(w.server, nullptr);
-    vu::Backend backend(device, nullptr);
-    vu::Backend::End end;
-    for (int i = 0; i < 4096 && backend.serve_one(back.get(), &end); ++i) {
-      drain_replies(front.get());
+    w.replies.reset();
+    {
+      vu::Backend backend(w.device, nullptr);
+      vu::Backend::End end;
+      for (int i = 0; i < 4096 && backend.serve_one(back.get(), &end); ++i) {
+        w.device.serve_kicks();
+        // Replies are read now and then, well before they could fill the socket
+        // buffer and block the back-end (32 replies of at most 76 bytes).
+        if (i % 32 == 31) w.replies.drain(front.get());
+      }
     }
-    drain_replies(front.get());
+    // The back-end is gone (and with it every queue): all it sent is there to read.
+    w.replies.drain(front.get());
+    w.replies.finish();
   }
   w.fds.check("after the connection ended");
   return 0;

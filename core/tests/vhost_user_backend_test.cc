@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -37,6 +38,15 @@ using vu::Request;
 
 constexpr uint32_t kQueueSize = 64;
 
+// ctest runs this file twice: as is (a worker thread per queue, as pfsd does) and
+// with PFS_VU_SERVING=caller_thread (the queues served on Backend::serve's thread).
+vu::FsDevice::Serving serving_under_test() {
+  const char* s = std::getenv("PFS_VU_SERVING");
+  if (s == nullptr) return vu::FsDevice::Serving::kWorkerThreads;
+  if (std::string_view(s) != "caller_thread") ADD_FAILURE() << "PFS_VU_SERVING=" << s << "?";
+  return vu::FsDevice::Serving::kCallerThread;
+}
+
 class Harness {
  public:
   explicit Harness(unsigned nqueues = 2, uint32_t queue_size = kQueueSize) : nqueues_(nqueues) {
@@ -49,7 +59,8 @@ class Harness {
       std::lock_guard lock(log_mu_);
       log_.emplace_back(line);
     };
-    device_ = std::make_unique<vu::FsDevice>(*server_, logger);
+    device_ = std::make_unique<vu::FsDevice>(*server_, logger, vu::FsDevice::kDefaultMaxQueues,
+                                             serving_under_test());
     backend_ = std::make_unique<Backend>(*device_, logger);
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {

@@ -1,5 +1,6 @@
 #include "core/transport/vhost_user/backend.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -339,7 +340,27 @@ Backend::End Backend::serve(ScopedFd sock) {
     sock_ = sock.get();
   }
   End end = End::kDisconnected;
-  while (serve_one(sock.get(), &end)) {
+  // With FsDevice::Serving::kCallerThread the queues are served here too: wait for
+  // the socket or a kick, whichever comes first. Otherwise kicks is always empty.
+  std::vector<int> kicks;
+  std::vector<pollfd> fds;
+  for (;;) {
+    kicks.clear();
+    device_.kick_fds(kicks);
+    if (!kicks.empty()) {
+      fds.assign(1, pollfd{sock.get(), POLLIN, 0});
+      for (int k : kicks) fds.push_back(pollfd{k, POLLIN, 0});
+      // Safety: pollfds over our socket and the device's kick fds, all open.
+      if (::poll(fds.data(), fds.size(), -1) < 0) {
+        if (errno == EINTR) continue;
+        logf(log_, Severity::kWarn, "vhost-user poll: %s", std::strerror(errno));
+        end = End::kIoError;
+        break;
+      }
+      device_.serve_kicks();
+      if (fds[0].revents == 0) continue;
+    }
+    if (!serve_one(sock.get(), &end)) break;
   }
   device_.stop_all();
   std::lock_guard lock(sock_mu_);

@@ -48,7 +48,7 @@ class Backend {
   Backend& operator=(const Backend&) = delete;
 
   // Serves `sock` (owned from here) until the connection ends; the queues are
-  // stopped on return.
+  // stopped on return. A kCallerThread device has its kicks served here as well.
   End serve(ScopedFd sock);
   // Handles one message from `sock`; false when the connection must end (`end`
   // says why). serve() is a loop over it; fuzzers call it directly.

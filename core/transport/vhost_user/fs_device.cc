@@ -12,9 +12,13 @@
 
 namespace pfs::transport::vhost_user {
 
-FsDevice::FsDevice(fuse::Server& server, Logger log, unsigned max_queues)
-    : server_(server), log_(std::move(log)), running_(max_queues == 0 ? 1 : max_queues) {
+FsDevice::FsDevice(fuse::Server& server, Logger log, unsigned max_queues, Serving serving)
+    : server_(server),
+      log_(std::move(log)),
+      serving_(serving),
+      running_(max_queues == 0 ? 1 : max_queues) {
   queues_.resize(running_.size());
+  if (serving_ == Serving::kCallerThread) caller_chain_.emplace();
 }
 
 FsDevice::~FsDevice() { stop_all(); }
@@ -38,38 +42,49 @@ Status FsDevice::start_queue(unsigned index, const QueueConfig& cfg, std::string
   if (!vq) return vq.error();
   auto w = std::make_unique<Worker>();
   w->vq = std::move(*vq);
-  // Safety: a fresh eventfd owned by the worker; -1 is handled.
-  w->stop_fd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!w->stop_fd.valid()) {
-    if (why) *why = "eventfd failed";
-    return errno;
-  }
   w->kick_fd = cfg.kick_fd;
   w->call_fd = cfg.call_fd;
   w->index = index;
-  Worker& ref = *w;
-  try {
-    w->thread = std::thread([this, &ref] { run(ref); });
-  } catch (const std::system_error& e) {
-    if (why) *why = "cannot start a worker thread";
-    return e.code().value() > 0 ? e.code().value() : EAGAIN;
+  if (serving_ == Serving::kWorkerThreads) {
+    // Safety: a fresh eventfd owned by the worker; -1 is handled.
+    w->stop_fd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!w->stop_fd.valid()) {
+      if (why) *why = "eventfd failed";
+      return errno;
+    }
+    Worker& ref = *w;
+    try {
+      w->thread = std::thread([this, &ref] { run(ref); });
+    } catch (const std::system_error& e) {
+      if (why) *why = "cannot start a worker thread";
+      return e.code().value() > 0 ? e.code().value() : EAGAIN;
+    }
   }
+  Worker& started = *w;
   queues_[index] = std::move(w);
   running_[index].store(true, std::memory_order_release);
   logf(log_, Severity::kDebug, "queue %u started (size %u, next avail %u)", index, cfg.size,
        cfg.last_avail);
+  if (serving_ == Serving::kCallerThread) {
+    // What a worker does first: chains may already be waiting (a restarted queue,
+    // or a kick before we started).
+    serve_available(index, *started.vq, *caller_chain_, started.call_fd, started.stop,
+                    started.broken_logged);
+  }
   return kOk;
 }
 
 std::optional<uint16_t> FsDevice::stop_queue(unsigned index) {
   if (index >= queues_.size() || !queues_[index]) return std::nullopt;
   Worker& w = *queues_[index];
-  w.stop.store(true, std::memory_order_relaxed);
-  const uint64_t one = 1;
-  // Safety: our own eventfd; the write only wakes the worker's poll(). It cannot
-  // fail short of a counter overflow, and the stop flag is set in any case.
-  [[maybe_unused]] ssize_t n = ::write(w.stop_fd.get(), &one, sizeof(one));
-  if (w.thread.joinable()) w.thread.join();
+  if (w.thread.joinable()) {
+    w.stop.store(true, std::memory_order_relaxed);
+    const uint64_t one = 1;
+    // Safety: our own eventfd; the write only wakes the worker's poll(). It cannot
+    // fail short of a counter overflow, and the stop flag is set in any case.
+    [[maybe_unused]] ssize_t n = ::write(w.stop_fd.get(), &one, sizeof(one));
+    w.thread.join();
+  }
   const uint16_t next = w.vq->last_avail();
   queues_[index].reset();
   running_[index].store(false, std::memory_order_release);
@@ -135,6 +150,25 @@ bool FsDevice::serve_available(unsigned index, Virtqueue& vq, Chain& chain, int 
   return true;
 }
 
+FsDevice::Kick FsDevice::take_kick(Worker& w, short revents) {
+  if ((revents & POLLIN) == 0) {
+    logf(log_, Severity::kError, "queue %u: kick fd unusable (revents %#x); queue stopped", w.index,
+         static_cast<unsigned>(revents));
+    return Kick::kDead;
+  }
+  uint64_t count = 0;
+  // Safety: reads the 8-byte eventfd counter into `count`. Anything but 8 bytes
+  // means the front-end gave us something that is not an eventfd.
+  const ssize_t n = ::read(w.kick_fd, &count, sizeof(count));
+  if (n != static_cast<ssize_t>(sizeof(count))) {
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return Kick::kAgain;
+    logf(log_, Severity::kError, "queue %u: kick fd is not an eventfd (read %zd); queue stopped",
+         w.index, n);
+    return Kick::kDead;
+  }
+  return Kick::kServe;
+}
+
 void FsDevice::run(Worker& w) {
   Chain chain;
   bool broken_logged = false;
@@ -150,22 +184,39 @@ void FsDevice::run(Worker& w) {
       return;
     }
     if (fds[1].revents != 0) return;
-    if ((fds[0].revents & POLLIN) == 0) {
-      logf(log_, Severity::kError, "queue %u: kick fd unusable (revents %#x); queue stopped",
-           w.index, static_cast<unsigned>(fds[0].revents));
-      return;
-    }
-    uint64_t count = 0;
-    // Safety: reads the 8-byte eventfd counter into `count`. Anything but 8 bytes
-    // means the front-end gave us something that is not an eventfd.
-    const ssize_t n = ::read(w.kick_fd, &count, sizeof(count));
-    if (n != static_cast<ssize_t>(sizeof(count))) {
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      logf(log_, Severity::kError, "queue %u: kick fd is not an eventfd (read %zd); queue stopped",
-           w.index, n);
-      return;
-    }
+    const Kick k = take_kick(w, fds[0].revents);
+    if (k == Kick::kDead) return;
+    if (k == Kick::kAgain) continue;
     if (!serve_available(w.index, *w.vq, chain, w.call_fd, w.stop, broken_logged)) return;
+  }
+}
+
+void FsDevice::kick_fds(std::vector<int>& out) const {
+  if (serving_ != Serving::kCallerThread) return;
+  for (const auto& q : queues_) {
+    if (q && !q->kick_dead) out.push_back(q->kick_fd);
+  }
+}
+
+void FsDevice::serve_kicks() {
+  if (serving_ != Serving::kCallerThread) return;
+  kick_poll_.clear();
+  kick_queue_.clear();
+  for (unsigned i = 0; i < queues_.size(); ++i) {
+    if (!queues_[i] || queues_[i]->kick_dead) continue;
+    kick_poll_.push_back(pollfd{queues_[i]->kick_fd, POLLIN, 0});
+    kick_queue_.push_back(i);
+  }
+  // Safety: no wait; the kick fds are the backend's and stay open while their
+  // queues run. A poll error is taken as "no kick yet".
+  if (kick_poll_.empty() || ::poll(kick_poll_.data(), kick_poll_.size(), 0) <= 0) return;
+  for (size_t k = 0; k < kick_poll_.size(); ++k) {
+    if (kick_poll_[k].revents == 0) continue;
+    Worker& w = *queues_[kick_queue_[k]];
+    const Kick kick = take_kick(w, kick_poll_[k].revents);
+    if (kick == Kick::kDead) w.kick_dead = true;
+    if (kick != Kick::kServe) continue;
+    serve_available(w.index, *w.vq, *caller_chain_, w.call_fd, w.stop, w.broken_logged);
   }
 }
 
