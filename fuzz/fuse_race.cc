@@ -110,13 +110,13 @@ void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t i
       const std::span<uint8_t> req = copy.seal(request.size());
       ids.remap_request(req);
       const fz::RequestInfo info = fz::request_info(req);
-      const bool making = info.has_header && activity.begin(info.opcode);
+      fuse_in_header h{};
+      if (info.has_header) std::memcpy(&h, req.data(), sizeof(h));
+      const bool making = info.has_header && activity.begin(info.opcode, h.nodeid);
       const std::span<const uint8_t> reply = client.call(req);
       if (making) activity.end();
       if (!info.has_header) continue;
       ids.learn(info.opcode, reply);
-      fuse_in_header h{};
-      std::memcpy(&h, req.data(), sizeof(h));
       if (env().trace) {
         std::fprintf(stderr, "trace: stream %zu opcode %u nodeid %llu uid %u -> error %d\n", index,
                      h.opcode, static_cast<unsigned long long>(h.nodeid), h.uid,

@@ -25,8 +25,9 @@ void StreamActivity::bump() {
   epoch_.notify_all();
 }
 
-bool StreamActivity::begin(uint32_t opcode) {
+bool StreamActivity::begin(uint32_t opcode, uint64_t node) {
   if (!makes_names(opcode)) return false;
+  focus_.store(node, std::memory_order_release);
   making_.fetch_add(1, std::memory_order_acq_rel);
   bump();
   return true;

@@ -19,8 +19,9 @@ class StreamActivity {
   static bool makes_names(uint32_t opcode);
 
   // Around each stream request: begin() returns whether it counted the request
-  // (then end() must follow).
-  bool begin(uint32_t opcode);
+  // (then end() must follow). `node` is the request's fuse_in_header.nodeid (the
+  // directory MKDIR, CREATE, MKNOD and SYMLINK make their name in).
+  bool begin(uint32_t opcode, uint64_t node = 0);
   void end();
   // The streams saw names the adversary should look at.
   void poke();
@@ -30,6 +31,8 @@ class StreamActivity {
   bool done() const { return done_.load(std::memory_order_acquire); }
   bool making() const { return making_.load(std::memory_order_acquire) > 0; }
   uint32_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+  // The node id of the latest name-making request (0 before the first).
+  uint64_t focus() const { return focus_.load(std::memory_order_acquire); }
   // Returns once epoch() differs from `seen`, a name-making request is in flight,
   // or done().
   void wait(uint32_t seen) const;
@@ -39,6 +42,7 @@ class StreamActivity {
 
   std::atomic<uint32_t> epoch_{0};
   std::atomic<int> making_{0};
+  std::atomic<uint64_t> focus_{0};
   std::atomic<bool> done_{false};
 };
 

@@ -80,6 +80,7 @@ class Adversary {
   void watch(uint64_t node, unsigned depth);
   void watch_stream_dirs();
   void sweep(const Watched& w);
+  void sweep_round(uint64_t focus, size_t round);
   void exchange(uint64_t dir, unsigned depth, const std::string& name);
   std::string target_for(unsigned depth);
   // The name of a ready symlink to `target` in the root, made when missing.

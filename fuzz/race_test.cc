@@ -103,8 +103,10 @@ TEST(StreamActivity, CountsOnlyRequestsThatMakeOrMoveNames) {
   EXPECT_FALSE(a.begin(FUSE_GETATTR));
   EXPECT_EQ(a.epoch(), e);
   EXPECT_FALSE(a.making());
-  EXPECT_TRUE(a.begin(FUSE_MKDIR));
+  EXPECT_EQ(a.focus(), 0u);
+  EXPECT_TRUE(a.begin(FUSE_MKDIR, 7));
   EXPECT_TRUE(a.making());
+  EXPECT_EQ(a.focus(), 7u);  // the adversary lists that directory first
   EXPECT_NE(a.epoch(), e);
   a.wait(e);  // returns at once: the epoch moved
   a.end();
