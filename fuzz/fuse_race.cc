@@ -8,11 +8,13 @@
 //
 // Per input: the scratch tree is reset, a PassthroughFs (default Config) and a
 // Server are made on it, INIT runs, the adversary opens its directories and makes
-// its first symlinks, then the streams (each at most kMaxRequestsPerStream
-// requests, repeats included) and the adversary (until the streams are done, at
-// most Adversary::kMaxRounds rounds) start together on the crew's threads. Each
-// stream has its own id map (id_map.h) over a pool shared by all streams: ids
-// 1-63 are the stream's own, 64-127 those any stream was handed.
+// its first symlinks, then the streams (kRaceMaxRequests requests in all,
+// repeats included, split evenly) and the adversary (until the streams are done,
+// at most Adversary::kMaxRounds rounds, sweeping only while a stream makes names:
+// race_activity.h) start together: stream 0 on the fuzzer's thread, the others on
+// the crew's (race_crew.h). Each stream has its own id map (id_map.h) over a pool
+// shared by all streams: ids 1-63 are the stream's own, 64-127 those any stream
+// was handed.
 //
 // Oracles: every reply well formed, the inode table consistent after every
 // request and at the end; after the input (threads joined, file system
@@ -50,6 +52,7 @@
 #include "fuzz/guarded_buffer.h"
 #include "fuzz/id_map.h"
 #include "fuzz/oracles.h"
+#include "fuzz/race_activity.h"
 #include "fuzz/race_adversary.h"
 #include "fuzz/race_client.h"
 #include "fuzz/race_crew.h"
@@ -65,7 +68,6 @@ namespace mem = pfs::transport::memory;
 namespace pt = pfs::passthrough;
 
 constexpr rlim_t kMaxFileSize = 64u << 20;  // keeps sparse writes cheap on tmpfs
-constexpr size_t kMaxRequestsPerStream = 512;
 
 struct Env {
   fz::ScratchArea area;
@@ -73,8 +75,9 @@ struct Env {
   fz::FdBaseline fds;
   const bool trace = std::getenv("PFS_FUZZ_TRACE") != nullptr;
   // The fscreate fd is opened once per thread and kept (security_context.h):
-  // each crew thread opens it once, before any fd baseline.
-  fz::Crew crew{fz::kRaceMaxStreams + 1,
+  // this thread (which runs stream 0) and each crew thread open it once, before
+  // any fd baseline.
+  fz::Crew crew{fz::kRaceMaxStreams,
                 [] { (void)pt::ScopedSecurityContext::enter("pfs_fuzz_warmup"); }};
 
   Env() { (void)pt::ScopedSecurityContext::enter("pfs_fuzz_warmup"); }
@@ -89,17 +92,16 @@ Env& env() {
   return e;
 }
 
-// One guest thread: runs its stream `repeat` times, at most kMaxRequestsPerStream
-// requests, and tells the adversary the names its READDIR replies show.
+// One guest thread: runs its stream `repeat` times, at most `budget` requests,
+// and tells the adversary the names its READDIR replies show.
 void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t index,
-                std::span<const uint8_t> stream, unsigned repeat, fz::SharedIdPool& pool,
-                fz::Sightings& sightings) {
+                std::span<const uint8_t> stream, unsigned repeat, size_t budget,
+                fz::SharedIdPool& pool, fz::Sightings& sightings, fz::StreamActivity& activity) {
   fz::IdMap ids(&pool);
   fz::RaceClient client(server);
   thread_local fz::GuardedBuffer copy;
   std::vector<std::string> names;
   const std::vector<std::span<const uint8_t>> requests = mem::frame_stream(stream);
-  size_t budget = kMaxRequestsPerStream;
   for (unsigned r = 0; r < repeat; ++r) {
     for (std::span<const uint8_t> request : requests) {
       if (budget-- == 0) return;
@@ -108,11 +110,13 @@ void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t i
       const std::span<uint8_t> req = copy.seal(request.size());
       ids.remap_request(req);
       const fz::RequestInfo info = fz::request_info(req);
+      fuse_in_header h{};
+      if (info.has_header) std::memcpy(&h, req.data(), sizeof(h));
+      const bool making = info.has_header && activity.begin(info.opcode, h.nodeid);
       const std::span<const uint8_t> reply = client.call(req);
+      if (making) activity.end();
       if (!info.has_header) continue;
       ids.learn(info.opcode, reply);
-      fuse_in_header h{};
-      std::memcpy(&h, req.data(), sizeof(h));
       if (env().trace) {
         std::fprintf(stderr, "trace: stream %zu opcode %u nodeid %llu uid %u -> error %d\n", index,
                      h.opcode, static_cast<unsigned long long>(h.nodeid), h.uid,
@@ -124,6 +128,7 @@ void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t i
         fz::readdir_names(reply.subspan(sizeof(fuse_out_header)), h.opcode == FUSE_READDIRPLUS,
                           names);
         for (std::string& n : names) sightings.add(h.nodeid, std::move(n));
+        if (!names.empty()) activity.poke();
       }
       fz::check_inode_table(fs.inodes(), info.opcode);
     }
@@ -166,24 +171,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t threads = input.streams.size() + (input.config.adversary ? 1 : 0);
     std::latch start(static_cast<std::ptrdiff_t>(threads));
     std::atomic<size_t> running{input.streams.size()};
-    std::atomic<bool> streams_done{false};
+    fz::StreamActivity activity;
+    const size_t budget = fz::stream_budget(input);
     std::vector<std::function<void()>> jobs;
     for (size_t i = 0; i < input.streams.size(); ++i) {
       jobs.emplace_back([&, i] {
         start.arrive_and_wait();
-        run_stream(server, *fs, i, input.streams[i], input.config.repeat, pool, sightings);
-        if (running.fetch_sub(1) == 1) streams_done.store(true, std::memory_order_release);
+        run_stream(server, *fs, i, input.streams[i], input.config.repeat, budget, pool, sightings,
+                   activity);
+        if (running.fetch_sub(1) == 1) activity.finish();
       });
     }
     if (input.config.adversary) {
       jobs.emplace_back([&] {
         start.arrive_and_wait();
-        adversary.run(streams_done);
+        adversary.run(activity);
       });
     }
     e.crew.run(jobs);
     adversary.finish();
-    if (e.trace) std::fprintf(stderr, "trace: adversary swaps %zu\n", adversary.exchanges());
+    if (e.trace) {
+      std::fprintf(stderr, "trace: adversary rounds %zu swaps %zu\n", adversary.rounds(),
+                   adversary.exchanges());
+    }
     fz::check_inode_table(fs->inodes(), 0);
   }
   e.restore_cwd();

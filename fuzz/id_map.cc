@@ -44,6 +44,11 @@ std::vector<uint64_t> SharedIdPool::nodes() const {
   return nodes_;
 }
 
+size_t SharedIdPool::node_count() const {
+  std::lock_guard lock(mu_);
+  return nodes_.size();
+}
+
 void IdMap::add(std::vector<uint64_t>& list, uint64_t id) {
   if (id == 0 || list.size() >= kSmall) return;
   if (std::find(list.begin(), list.end(), id) == list.end()) list.push_back(id);

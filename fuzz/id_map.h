@@ -40,6 +40,7 @@ class SharedIdPool {
   uint64_t handle(uint64_t i) const;
   // A copy of the node ids (the root first).
   std::vector<uint64_t> nodes() const;
+  size_t node_count() const;
 
  private:
   mutable std::mutex mu_;

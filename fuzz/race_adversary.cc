@@ -117,20 +117,46 @@ void Adversary::sweep(const Watched& w) {
 }
 
 void Adversary::watch_stream_dirs() {
+  const size_t count = pool_.node_count();
+  if (count == pool_seen_) return;
+  pool_seen_ = count;
   for (uint64_t node : pool_.nodes()) {
     if (watched_.size() >= kMaxWatched) return;
     if (probed_.insert(node).second) watch(node, kUnknownDepth);
   }
 }
 
-void Adversary::run(const std::atomic<bool>& streams_done, size_t max_rounds) {
-  for (size_t round = 0; round < max_rounds && !streams_done.load(std::memory_order_acquire);
-       ++round) {
-    for (const Watched& w : watched_) sweep(w);
+void Adversary::sweep_round(uint64_t focus, size_t round) {
+  // Most rounds list only the directory the latest name-making request works in,
+  // when it is watched: a shorter cycle, so a hidden name is seen sooner after its
+  // mkdirat. Every fourth round lists them all (RENAME and LINK make their name
+  // in another directory).
+  if (focus != 0 && round % 4 != 0) {
+    for (const Watched& w : watched_) {
+      if (w.node == focus) {
+        sweep(w);
+        return;
+      }
+    }
+  }
+  for (const Watched& w : watched_) sweep(w);
+}
+
+void Adversary::run(const StreamActivity& activity, size_t max_rounds) {
+  uint32_t seen = activity.epoch();
+  for (size_t round = 0; round < max_rounds && !activity.done(); ++round) {
+    if (round > 0 && !activity.making()) {
+      activity.wait(seen);
+      if (activity.done()) return;
+    }
+    // Read before the sweep: a change during it makes the next wait return at once.
+    seen = activity.epoch();
+    rounds_.fetch_add(1, std::memory_order_relaxed);
+    if (cfg_.watch_stream_dirs) watch_stream_dirs();
+    sweep_round(activity.focus(), round);
     for (const auto& [dir, name] : sightings_.take()) {
       if (looks_hidden_temp(name) || cfg_.swap_seen_names) exchange(dir, kUnknownDepth, name);
     }
-    if (cfg_.watch_stream_dirs && round % 32 == 0) watch_stream_dirs();
   }
 }
 

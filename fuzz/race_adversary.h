@@ -1,6 +1,7 @@
 // The hostile guest thread of fuse_race. While the request streams run, it lists
 // directories through the Server (OPENDIR once, then READDIR from offset 0 in a
-// tight loop) and swaps every hidden TempDir name it sees (".XXXXXX", made by
+// tight loop while a stream is inside a request that makes or moves names, parked
+// otherwise: race_activity.h) and swaps every hidden TempDir name it sees (".XXXXXX", made by
 // MKDIR before it opens and chowns it) with one of its own symlinks to the canary
 // tree outside the share, by RENAME2 with RENAME_EXCHANGE. Everything it does is a
 // FUSE request (SYMLINK, LOOKUP, OPENDIR, READDIR, RENAME2): the guest is the
@@ -24,6 +25,7 @@
 
 #include "core/fuse/server.h"
 #include "fuzz/id_map.h"
+#include "fuzz/race_activity.h"
 #include "fuzz/race_client.h"
 #include "fuzz/race_input.h"
 
@@ -50,12 +52,15 @@ class Adversary {
   // Before the streams start: opens the watched directories (the root, dir and
   // dir/sub of the scratch tree) and makes its first symlinks.
   void prepare();
-  // Lists and swaps until `streams_done` is set, or `max_rounds` rounds.
-  void run(const std::atomic<bool>& streams_done, size_t max_rounds = kMaxRounds);
+  // Lists and swaps until the streams are done, or `max_rounds` rounds. The first
+  // round sweeps at once; each later one only while a stream is making names, or
+  // after the streams reported sightings (it waits for either in between).
+  void run(const StreamActivity& activity, size_t max_rounds = kMaxRounds);
   // Releases its directory handles.
   void finish();
 
   size_t exchanges() const { return exchanges_; }
+  size_t rounds() const { return rounds_.load(std::memory_order_relaxed); }
 
   static constexpr size_t kMaxRounds = 4096;
 
@@ -75,6 +80,7 @@ class Adversary {
   void watch(uint64_t node, unsigned depth);
   void watch_stream_dirs();
   void sweep(const Watched& w);
+  void sweep_round(uint64_t focus, size_t round);
   void exchange(uint64_t dir, unsigned depth, const std::string& name);
   std::string target_for(unsigned depth);
   // The name of a ready symlink to `target` in the root, made when missing.
@@ -92,6 +98,8 @@ class Adversary {
   std::map<std::string, std::string> ready_;  // target -> symlink name
   size_t symlinks_made_ = 0;
   size_t exchanges_ = 0;
+  std::atomic<size_t> rounds_{0};  // read by tests while run() runs
+  size_t pool_seen_ = 0;           // pool_.node_count() when watch_stream_dirs() last looked
   unsigned turn_ = 0;
   std::vector<std::string> names_;
 };

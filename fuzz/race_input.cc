@@ -35,4 +35,8 @@ RaceInput parse_race_input(std::span<const uint8_t> data) {
   return in;
 }
 
+size_t stream_budget(const RaceInput& in) {
+  return in.streams.empty() ? 0 : kRaceMaxRequests / in.streams.size();
+}
+
 }  // namespace pfs::fuzz

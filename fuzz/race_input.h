@@ -29,6 +29,9 @@ namespace pfs::fuzz {
 
 inline constexpr uint8_t kRaceSeparator[4] = {'P', 'F', 'S', 'R'};
 inline constexpr size_t kRaceMaxStreams = 3;
+// The requests of all streams together, repeats included: a race needs a few
+// hundred well-aimed requests, and the slowest inputs set a campaign's pace.
+inline constexpr size_t kRaceMaxRequests = 384;
 
 enum class SymlinkTargets : uint8_t { kAbsolute, kRelative, kAbsoluteSub, kAll };
 
@@ -49,5 +52,9 @@ RaceConfig race_config_from(uint8_t b);
 
 // Splits `data`; an empty input is one empty stream with the default config.
 RaceInput parse_race_input(std::span<const uint8_t> data);
+
+// How many requests each stream of `in` may run, repeats included: an even share
+// of kRaceMaxRequests.
+size_t stream_budget(const RaceInput& in);
 
 }  // namespace pfs::fuzz

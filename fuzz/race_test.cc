@@ -1,23 +1,32 @@
-// Tests of the fuse_race machinery: the input framing, the adversary's swaps,
-// and that the canary oracle can fail (a planted violation must fire it).
+// Tests of the fuse_race machinery: the input framing and budget, the crew, the
+// stream activity the adversary paces itself by, the adversary's swaps and
+// pacing, and that the canary oracle can fail (a planted violation must fire it).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/fuse.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/fuse/server.h"
 #include "core/passthrough/passthrough_fs.h"
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
+#include "fuzz/race_activity.h"
 #include "fuzz/race_adversary.h"
 #include "fuzz/race_client.h"
+#include "fuzz/race_crew.h"
 #include "fuzz/race_input.h"
 #include "fuzz/scratch_area.h"
 
@@ -42,11 +51,89 @@ TEST(RaceInput, SplitsStreamsAndReadsTheConfig) {
   EXPECT_EQ(parse_race_input({}).streams.size(), 1u);
 }
 
+TEST(RaceInput, SplitsTheRequestBudgetEvenly) {
+  const std::string two =
+      "\x60"
+      "aPFSRb";
+  const std::string three =
+      "\x60"
+      "aPFSRbPFSRc";
+  EXPECT_EQ(stream_budget(parse_race_input({})), kRaceMaxRequests);
+  EXPECT_EQ(
+      stream_budget(parse_race_input({reinterpret_cast<const uint8_t*>(two.data()), two.size()})),
+      kRaceMaxRequests / 2);
+  EXPECT_EQ(stream_budget(
+                parse_race_input({reinterpret_cast<const uint8_t*>(three.data()), three.size()})),
+            kRaceMaxRequests / 3);
+  // The escape reproducer runs 8 x 17 requests in its longer stream: all of them.
+  EXPECT_GE(kRaceMaxRequests / 2, 8u * 17u);
+}
+
 TEST(RaceInput, RecognisesHiddenTempNames) {
   EXPECT_TRUE(looks_hidden_temp(".aZ09xy"));
   EXPECT_FALSE(looks_hidden_temp(".pfsadv0"));
   EXPECT_FALSE(looks_hidden_temp("abcdefg"));
   EXPECT_FALSE(looks_hidden_temp(".ab/def"));
+}
+
+TEST(RaceCrew, RunsTheFirstJobOnTheCallerAndEachOtherOnItsOwnThread) {
+  std::atomic<int> warmed{0};
+  Crew crew(3, [&] { ++warmed; });
+  EXPECT_EQ(warmed.load(), 3);
+  for (int round = 0; round < 200; ++round) {
+    std::thread::id ids[4];
+    std::vector<std::function<void()>> jobs;
+    const size_t n = 1 + static_cast<size_t>(round) % 4;
+    for (size_t i = 0; i < n; ++i)
+      jobs.emplace_back([&ids, i] { ids[i] = std::this_thread::get_id(); });
+    crew.run(jobs);  // returns only when every job is done
+    ASSERT_EQ(ids[0], std::this_thread::get_id());
+    std::set<std::thread::id> seen{ids, ids + n};
+    ASSERT_EQ(seen.size(), n) << "round " << round;
+  }
+}
+
+TEST(StreamActivity, CountsOnlyRequestsThatMakeOrMoveNames) {
+  EXPECT_TRUE(StreamActivity::makes_names(FUSE_MKDIR));
+  EXPECT_TRUE(StreamActivity::makes_names(FUSE_RENAME2));
+  EXPECT_FALSE(StreamActivity::makes_names(FUSE_READDIR));
+  EXPECT_FALSE(StreamActivity::makes_names(FUSE_LOOKUP));
+  StreamActivity a;
+  const uint32_t e = a.epoch();
+  EXPECT_FALSE(a.begin(FUSE_GETATTR));
+  EXPECT_EQ(a.epoch(), e);
+  EXPECT_FALSE(a.making());
+  EXPECT_EQ(a.focus(), 0u);
+  EXPECT_TRUE(a.begin(FUSE_MKDIR, 7));
+  EXPECT_TRUE(a.making());
+  EXPECT_EQ(a.focus(), 7u);  // the adversary lists that directory first
+  EXPECT_NE(a.epoch(), e);
+  a.wait(e);  // returns at once: the epoch moved
+  a.end();
+  EXPECT_FALSE(a.making());
+}
+
+// wait() parks until a stream starts a name-making request, pokes, or finishes.
+TEST(StreamActivity, WaitParksUntilThereIsSomethingToRace) {
+  for (int how = 0; how < 3; ++how) {
+    StreamActivity a;
+    std::atomic<bool> woke{false};
+    std::thread waiter([&] {
+      a.wait(a.epoch());
+      woke = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    EXPECT_FALSE(woke.load()) << how;
+    if (how == 0) {
+      EXPECT_TRUE(a.begin(FUSE_MKDIR));
+    } else if (how == 1) {
+      a.poke();
+    } else {
+      a.finish();
+    }
+    waiter.join();
+    EXPECT_TRUE(woke.load());
+  }
 }
 
 // The oracle must be able to fail: each planted change to the canary fires it.
@@ -101,8 +188,8 @@ class AdversaryTest : public ::testing::Test {
     Sightings sightings;
     Adversary adversary(*server_, area_.canary(), cfg, pool, sightings);
     adversary.prepare();
-    const std::atomic<bool> done{false};
-    adversary.run(done, 1);
+    const StreamActivity activity;
+    adversary.run(activity, 1);
     adversary.finish();
     EXPECT_EQ(adversary.exchanges(), 1u);
     char resolved[PATH_MAX];
@@ -119,6 +206,35 @@ class AdversaryTest : public ::testing::Test {
   std::unique_ptr<passthrough::PassthroughFs> fs_;
   std::unique_ptr<fuse::Server> server_;
 };
+
+// The adversary sweeps once at the start, then only while a stream is making
+// names: it must not list directories in a loop while the streams do other things.
+TEST_F(AdversaryTest, SweepsOnlyWhileAStreamMakesNames) {
+  RaceConfig cfg;
+  SharedIdPool pool;
+  Sightings sightings;
+  Adversary adversary(*server_, area_.canary(), cfg, pool, sightings);
+  adversary.prepare();
+  StreamActivity activity;
+  std::thread t([&] { adversary.run(activity); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (adversary.rounds() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(adversary.rounds(), 1u) << "it swept while no stream was making names";
+  EXPECT_TRUE(activity.begin(FUSE_MKDIR));  // no ASSERT: t must be joined
+  while (adversary.rounds() < 4 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  activity.end();
+  EXPECT_GE(adversary.rounds(), 4u) << "it did not sweep while a MKDIR was in flight";
+  activity.finish();
+  t.join();
+  const size_t rounds = adversary.rounds();
+  EXPECT_LT(rounds, Adversary::kMaxRounds);
+  adversary.finish();
+}
 
 TEST_F(AdversaryTest, SwapsAHiddenNameInTheRootForAnAbsoluteLink) {
   EXPECT_EQ(swap_once(SymlinkTargets::kAbsolute, ".Ab3dE9"), canary_real());
