@@ -24,10 +24,12 @@ void InodeTable::reset_with_root(ScopedFd fd, const struct stat& st) {
   by_key_.clear();
   by_inode_.emplace(fuse::kRootInode, std::move(root));
   by_key_.emplace(key, fuse::kRootInode);
+  open_ = true;
 }
 
 void InodeTable::clear() {
   std::unique_lock lock(mu_);
+  open_ = false;
   by_inode_.clear();
   by_key_.clear();
 }
@@ -51,6 +53,7 @@ fuse::Inode InodeTable::add_or_ref(ScopedFd fd, const struct stat& st) {
     }
   }
   std::unique_lock lock(mu_);
+  if (!open_) return kNoInode;  // `fd` is closed on return
   auto it = by_key_.find(key);
   if (it != by_key_.end()) {
     by_inode_.at(it->second)->refcount.fetch_add(1, std::memory_order_relaxed);

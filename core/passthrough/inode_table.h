@@ -22,6 +22,9 @@ namespace pfs::passthrough {
 enum class FileType { kRegular, kDirectory, kOther };
 FileType file_type_of(mode_t mode);
 
+// What add_or_ref answers when the table is closed; no FUSE inode is 0.
+inline constexpr fuse::Inode kNoInode = 0;
+
 struct InodeKey {
   ino_t ino = 0;
   dev_t dev = 0;
@@ -42,13 +45,17 @@ struct InodeData {
 class InodeTable {
  public:
   // Inserts the root with the seed's refcount of 2; it is never removed by forget.
+  // The table is open from here until clear().
   void reset_with_root(ScopedFd fd, const struct stat& st);
+  // Empties and closes the table (DESTROY).
   void clear();
 
   std::shared_ptr<InodeData> find(fuse::Inode inode) const;
 
   // Takes one reference on the entry for the file `st` describes, creating it (and
-  // keeping `fd`) when there is none. Returns the entry's inode number.
+  // keeping `fd`) when there is none. Returns the entry's inode number, or
+  // kNoInode (and closes `fd`) when the table is closed: a request still in flight
+  // when DESTROY emptied it must not leave an entry behind without a root.
   fuse::Inode add_or_ref(ScopedFd fd, const struct stat& st);
 
   // Drops `count` references (saturating at 0); the entry and its fd go at 0.
@@ -68,6 +75,7 @@ class InodeTable {
   mutable std::shared_mutex mu_;
   std::unordered_map<fuse::Inode, std::shared_ptr<InodeData>> by_inode_;
   std::map<InodeKey, fuse::Inode> by_key_;
+  bool open_ = false;  // under mu_
   std::atomic<fuse::Inode> next_inode_{fuse::kRootInode + 1};
 };
 

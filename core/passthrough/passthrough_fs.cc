@@ -103,6 +103,8 @@ Result<fuse::Entry> PassthroughFs::entry_for(ScopedFd fd) {
   fuse::Entry entry;
   entry.attr = *st;
   entry.inode = inodes_.add_or_ref(std::move(fd), *st);
+  // DESTROY emptied the table while this request was in flight.
+  if (entry.inode == kNoInode) return Errno{ESTALE};
   entry.entry_timeout = cfg_.entry_timeout;
   entry.attr_timeout = cfg_.attr_timeout;
   return entry;

@@ -101,17 +101,23 @@ TEST_F(InodeTableTest, ResetWithRootForgetsEveryOldEntry) {
   EXPECT_EQ(table_.check_invariants(), "");
 }
 
-TEST(InodeTableInvariants, EntriesWithoutARootAreReported) {
+TEST(InodeTableInvariants, AnEntryKeptWithNoReferenceIsReported) {
   testing::ScratchDir dir;
   ASSERT_TRUE(dir.ok());
   InodeTable table;
   EXPECT_EQ(table.check_invariants(), "") << "an empty table is consistent";
+  struct stat root_st {};
+  ASSERT_EQ(::lstat(dir.path().c_str(), &root_st), 0);
+  table.reset_with_root(ScopedFd(::open(dir.path().c_str(), O_PATH | O_CLOEXEC)), root_st);
   const std::string p = dir / "f";
   ScopedFd(::open(p.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
   struct stat st {};
   ASSERT_EQ(::lstat(p.c_str(), &st), 0);
-  table.add_or_ref(ScopedFd(::open(p.c_str(), O_PATH | O_CLOEXEC)), st);
-  EXPECT_EQ(table.check_invariants(), "root inode missing");
+  const fuse::Inode a = table.add_or_ref(ScopedFd(::open(p.c_str(), O_PATH | O_CLOEXEC)), st);
+  ASSERT_NE(a, kNoInode);
+  EXPECT_EQ(table.check_invariants(), "");
+  table.find(a)->refcount.store(0);  // a forget that forgot to remove the entry
+  EXPECT_EQ(table.check_invariants(), "inode " + std::to_string(a) + " kept with refcount 0");
 }
 
 }  // namespace
