@@ -45,7 +45,7 @@ def load_campaign(src: Path):
 
 
 def default_seconds(camp) -> dict:
-    """Each target's share of the default campaign (ci/campaign --minutes 5)."""
+    """Each target's share of a 5-minute campaign by ci/campaign's weights (no 60 s floor)."""
     budget = max(20.0, 5.0 * 60 * 0.75)
     weight = sum(camp.WEIGHTS.values())
     return {t: max(10, int(budget * camp.WEIGHTS[t] / weight)) for t in camp.TARGETS}
