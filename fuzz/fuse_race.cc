@@ -10,9 +10,11 @@
 // Server are made on it, INIT runs, the adversary opens its directories and makes
 // its first symlinks, then the streams (kRaceMaxRequests requests in all,
 // repeats included, split evenly) and the adversary (until the streams are done,
-// at most Adversary::kMaxRounds rounds, sweeping only while a stream makes names:
-// race_activity.h) start together: stream 0 on the fuzzer's thread, the others on
-// the crew's (race_crew.h). Each stream has its own id map (id_map.h) over a pool
+// at most Adversary::kMaxRounds rounds) start together: stream 0 on the fuzzer's
+// thread, the others on the crew's (race_crew.h). The adversary is guided (it acts
+// when an aimed request reaches one of the core's race seams, which waits for it:
+// race_guide.h) or, with config bit 7, free (it sweeps while a stream makes names:
+// race_activity.h). Each stream has its own id map (id_map.h) over a pool
 // shared by all streams: ids 1-63 are the stream's own, 64-127 those any stream
 // was handed.
 //
@@ -56,6 +58,7 @@
 #include "fuzz/race_adversary.h"
 #include "fuzz/race_client.h"
 #include "fuzz/race_crew.h"
+#include "fuzz/race_guide.h"
 #include "fuzz/race_input.h"
 #include "fuzz/saved_cwd.h"
 #include "fuzz/scratch_area.h"
@@ -96,7 +99,9 @@ Env& env() {
 // and tells the adversary the names its READDIR replies show.
 void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t index,
                 std::span<const uint8_t> stream, unsigned repeat, size_t budget,
-                fz::SharedIdPool& pool, fz::Sightings& sightings, fz::StreamActivity& activity) {
+                fz::SharedIdPool& pool, fz::Sightings& sightings, fz::StreamActivity& activity,
+                fz::RaceGuide* guide) {
+  fz::GuidedSeams seams(guide);
   fz::IdMap ids(&pool);
   fz::RaceClient client(server);
   thread_local fz::GuardedBuffer copy;
@@ -113,6 +118,7 @@ void run_stream(pfs::fuse::Server& server, const pt::PassthroughFs& fs, size_t i
       fuse_in_header h{};
       if (info.has_header) std::memcpy(&h, req.data(), sizeof(h));
       const bool making = info.has_header && activity.begin(info.opcode, h.nodeid);
+      seams.aim(h);
       const std::span<const uint8_t> reply = client.call(req);
       if (making) activity.end();
       if (!info.has_header) continue;
@@ -172,27 +178,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::latch start(static_cast<std::ptrdiff_t>(threads));
     std::atomic<size_t> running{input.streams.size()};
     fz::StreamActivity activity;
+    fz::RaceGuide guide;
+    fz::RaceGuide* const guided = input.config.adversary && input.config.guided ? &guide : nullptr;
     const size_t budget = fz::stream_budget(input);
     std::vector<std::function<void()>> jobs;
     for (size_t i = 0; i < input.streams.size(); ++i) {
       jobs.emplace_back([&, i] {
         start.arrive_and_wait();
         run_stream(server, *fs, i, input.streams[i], input.config.repeat, budget, pool, sightings,
-                   activity);
-        if (running.fetch_sub(1) == 1) activity.finish();
+                   activity, guided);
+        if (running.fetch_sub(1) == 1) {
+          activity.finish();
+          guide.finish();
+        }
       });
     }
     if (input.config.adversary) {
       jobs.emplace_back([&] {
         start.arrive_and_wait();
-        adversary.run(activity);
+        if (guided != nullptr) {
+          adversary.run_guided(guide);
+        } else {
+          adversary.run(activity);
+        }
       });
     }
     e.crew.run(jobs);
     adversary.finish();
     if (e.trace) {
-      std::fprintf(stderr, "trace: adversary rounds %zu swaps %zu\n", adversary.rounds(),
-                   adversary.exchanges());
+      std::fprintf(stderr, "trace: adversary %s, rounds %zu swaps %zu race points %zu\n",
+                   !input.config.adversary ? "none"
+                   : guided != nullptr     ? "guided"
+                                           : "free",
+                   adversary.rounds(), adversary.exchanges(), guide.points());
     }
     fz::check_inode_table(fs->inodes(), 0);
   }

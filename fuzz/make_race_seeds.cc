@@ -70,8 +70,10 @@ Bytes creates(uint32_t uid, int rounds) {
   Script s(uid);
   s.add(req::lookup(1, "dir", s.next()));
   for (int i = 0; i < rounds; ++i) {
-    s.add(req::create(1, "f" + std::to_string(i), S_IFREG | 0644, O_RDWR, 022, s.next()));
+    // MKNOD first, so that each CREATE has an odd unique: a guided adversary aims
+    // at it (race_input.h).
     s.add(req::mknod(2, "p" + std::to_string(i), S_IFIFO | 0600, 0, 0, s.next()));
+    s.add(req::create(1, "f" + std::to_string(i), S_IFREG | 0644, O_RDWR, 022, s.next()));
   }
   return s.bytes();
 }
@@ -148,6 +150,14 @@ int main(int argc, char** argv) {
       {"churn_watch_swap_seen", race_input(0x18, {mkdirs(1000, 3), listing(true, 4), churn()})},
       {"create_vs_readdir", race_input(0x40, {creates(1000, 6), listing(false, 16)})},
       {"churn_no_adversary", race_input(0x04, {churn(), mkdirs(1000, 2)})},
+      // Bit 4 with a guided adversary: the new names of aimed requests are swapped
+      // too, between the request making them and looking them up.
+      {"create_new_names_swapped", race_input(0x50, {creates(1000, 6), mkdirs(1002, 4)})},
+      // Bit 7: the adversary runs free (lists in a loop while names are made).
+      {"mkdir_vs_readdir_free", race_input(0xc0, {mkdirs(1000, 6), listing(false, 16)})},
+      {"mkdir_same_name_free",
+       race_input(0xe0, {same_name_mkdirs(0, 16), same_name_mkdirs(1, 16)})},
+      {"create_vs_readdir_free", race_input(0xc0, {creates(1000, 6), listing(false, 16)})},
   };
   bool ok = true;
   for (const auto& s : seeds) ok &= write_file(dir / (std::string(s.name) + ".race"), s.bytes);

@@ -45,11 +45,14 @@ std::vector<std::pair<uint64_t, std::string>> Sightings::take() {
 
 Adversary::Adversary(fuse::Server& server, std::string canary, const RaceConfig& cfg,
                      const SharedIdPool& pool, Sightings& sightings)
-    : client_(server), canary_(std::move(canary)), cfg_(cfg), pool_(pool), sightings_(sightings) {}
+    : client_(server),
+      canary_(std::move(canary)),
+      cfg_(cfg),
+      pool_(pool),
+      sightings_(sightings),
+      pid_(static_cast<uint32_t>(::getpid())) {}
 
-fuse::Context Adversary::next_ctx() {
-  return fuse::Context{0, 0, static_cast<uint32_t>(::getpid()), ++unique_};
-}
+fuse::Context Adversary::next_ctx() { return fuse::Context{0, 0, pid_, ++unique_}; }
 
 void Adversary::watch(uint64_t node, unsigned depth) {
   if (node == 0 || watched_.size() >= kMaxWatched) return;
@@ -154,9 +157,51 @@ void Adversary::run(const StreamActivity& activity, size_t max_rounds) {
     rounds_.fetch_add(1, std::memory_order_relaxed);
     if (cfg_.watch_stream_dirs) watch_stream_dirs();
     sweep_round(activity.focus(), round);
-    for (const auto& [dir, name] : sightings_.take()) {
-      if (looks_hidden_temp(name) || cfg_.swap_seen_names) exchange(dir, kUnknownDepth, name);
+    swap_sightings();
+  }
+}
+
+void Adversary::swap_sightings() {
+  for (const auto& [dir, name] : sightings_.take()) {
+    if (looks_hidden_temp(name) || cfg_.swap_seen_names) exchange(dir, kUnknownDepth, name);
+  }
+}
+
+const Adversary::Watched* Adversary::watched_for(uint64_t node) {
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const Watched& w : watched_) {
+      if (w.node == node) return &w;
     }
+    if (pass == 0 && !probed_.insert(node).second) return nullptr;
+    if (pass == 0) watch(node, kUnknownDepth);
+  }
+  return nullptr;
+}
+
+void Adversary::act(const RaceGuide::Point& point) {
+  if (cfg_.watch_stream_dirs) watch_stream_dirs();
+  const Watched* w = watched_for(point.dir);
+  if (point.kind == RaceGuide::Kind::kHiddenName) {
+    // The guest does not know the random name: it finds it by listing.
+    if (w != nullptr) sweep(*w);
+  } else if (cfg_.swap_seen_names) {
+    exchange(point.dir, w != nullptr ? w->depth : kUnknownDepth, point.name);
+  }
+  swap_sightings();
+}
+
+void Adversary::run_guided(RaceGuide& guide, size_t max_rounds) {
+  rounds_.fetch_add(1, std::memory_order_relaxed);
+  if (cfg_.watch_stream_dirs) watch_stream_dirs();
+  sweep_round(0, 0);
+  swap_sightings();
+  RaceGuide::Point point;
+  while (guide.next(point)) {
+    if (rounds_.load(std::memory_order_relaxed) < max_rounds) {
+      rounds_.fetch_add(1, std::memory_order_relaxed);
+      act(point);
+    }
+    guide.acted();
   }
 }
 

@@ -27,6 +27,7 @@
 #include "fuzz/id_map.h"
 #include "fuzz/race_activity.h"
 #include "fuzz/race_client.h"
+#include "fuzz/race_guide.h"
 #include "fuzz/race_input.h"
 
 namespace pfs::fuzz {
@@ -56,6 +57,10 @@ class Adversary {
   // round sweeps at once; each later one only while a stream is making names, or
   // after the streams reported sightings (it waits for either in between).
   void run(const StreamActivity& activity, size_t max_rounds = kMaxRounds);
+  // Guided instead (race_guide.h): one round at once, then one action per race
+  // point the streams reach (at most `max_rounds`; later points are answered
+  // without acting), until the guide is finished.
+  void run_guided(RaceGuide& guide, size_t max_rounds = kMaxRounds);
   // Releases its directory handles.
   void finish();
 
@@ -81,6 +86,10 @@ class Adversary {
   void watch_stream_dirs();
   void sweep(const Watched& w);
   void sweep_round(uint64_t focus, size_t round);
+  void act(const RaceGuide::Point& point);
+  void swap_sightings();
+  // The watched entry of `node`, watching it first when there is room.
+  const Watched* watched_for(uint64_t node);
   void exchange(uint64_t dir, unsigned depth, const std::string& name);
   std::string target_for(unsigned depth);
   // The name of a ready symlink to `target` in the root, made when missing.
@@ -91,6 +100,7 @@ class Adversary {
   RaceConfig cfg_;
   const SharedIdPool& pool_;
   Sightings& sightings_;
+  const uint32_t pid_;
   uint64_t unique_ = 1u << 30;
   std::vector<Watched> watched_;
   std::set<uint64_t> probed_;

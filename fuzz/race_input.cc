@@ -12,6 +12,7 @@ RaceConfig race_config_from(uint8_t b) {
   c.watch_stream_dirs = (b & 0x08) != 0;
   c.swap_seen_names = (b & 0x10) != 0;
   c.repeat = 1u << ((b >> 5) & 3);
+  c.guided = (b & 0x80) == 0;
   return c;
 }
 

@@ -17,7 +17,14 @@
 //   bit 4     the adversary also swaps the ordinary names the streams' READDIR
 //             replies show (not only hidden ".XXXXXX" ones)
 //   bits 5-6  each stream runs 1, 2, 4 or 8 times in a row
-//   bit 7     reserved
+//   bit 7     the adversary runs free: it lists its directories in a loop while a
+//             stream makes names (race_activity.h), and so may land in windows no
+//             seam marks; clear, it is guided: it acts only when a stream reaches
+//             one of the core's race seams in a request whose
+//             fuse_in_header.unique is odd, and the stream waits for it
+//             (race_guide.h: the known windows, every time they are aimed at, at a
+//             fraction of the cost); a new name made (not a hidden one) is
+//             exchanged only with bit 4 set
 #pragma once
 
 #include <cstddef>
@@ -41,6 +48,7 @@ struct RaceConfig {
   bool watch_stream_dirs = false;
   bool swap_seen_names = false;
   unsigned repeat = 1;
+  bool guided = true;
 };
 
 struct RaceInput {

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <set>
@@ -27,6 +29,7 @@
 #include "fuzz/race_adversary.h"
 #include "fuzz/race_client.h"
 #include "fuzz/race_crew.h"
+#include "fuzz/race_guide.h"
 #include "fuzz/race_input.h"
 #include "fuzz/scratch_area.h"
 
@@ -49,6 +52,45 @@ TEST(RaceInput, SplitsStreamsAndReadsTheConfig) {
   EXPECT_EQ(in.config.repeat, 8u);
   EXPECT_FALSE(race_config_from(0x04).adversary);
   EXPECT_EQ(parse_race_input({}).streams.size(), 1u);
+}
+
+TEST(RaceInput, Bit7RunsTheAdversaryFreeElseItIsGuided) {
+  EXPECT_TRUE(race_config_from(0x00).guided);
+  EXPECT_TRUE(race_config_from(0x7f).guided);
+  EXPECT_FALSE(race_config_from(0x80).guided);
+  EXPECT_TRUE(parse_race_input({}).config.guided);
+}
+
+TEST(RaceGuide, AStreamWaitsUntilTheAdversaryActedOnItsPoint) {
+  RaceGuide guide;
+  std::atomic<bool> returned{false};
+  std::thread stream([&] {
+    guide.arrive({RaceGuide::Kind::kNewName, 7, "x"});
+    returned = true;
+  });
+  RaceGuide::Point p;
+  ASSERT_TRUE(guide.next(p));
+  EXPECT_EQ(p.kind, RaceGuide::Kind::kNewName);
+  EXPECT_EQ(p.dir, 7u);
+  EXPECT_EQ(p.name, "x");
+  // Not a timing assumption: whatever the scheduling, a correct guide keeps the
+  // stream waiting until acted(); only a broken one lets it return here.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(returned.load()) << "the stream went on before the adversary acted";
+  guide.acted();
+  stream.join();
+  EXPECT_TRUE(returned.load());
+  EXPECT_EQ(guide.points(), 1u);
+  guide.finish();
+  EXPECT_FALSE(guide.next(p)) << "the adversary kept waiting after the streams ended";
+}
+
+TEST(RaceGuide, FinishedGuideLetsStreamsPass) {
+  RaceGuide guide;
+  guide.finish();
+  guide.arrive({RaceGuide::Kind::kHiddenName, 1, {}});  // must not block
+  RaceGuide::Point p;
+  EXPECT_FALSE(guide.next(p));
 }
 
 TEST(RaceInput, SplitsTheRequestBudgetEvenly) {
@@ -184,10 +226,7 @@ class AdversaryTest : public ::testing::Test {
     EXPECT_EQ(::mkdir((area_.root() + "/" + rel).c_str(), 0700), 0);
     RaceConfig cfg;
     cfg.targets = targets;
-    SharedIdPool pool;
-    Sightings sightings;
-    Adversary adversary(*server_, area_.canary(), cfg, pool, sightings);
-    adversary.prepare();
+    Adversary& adversary = prepared(cfg);
     const StreamActivity activity;
     adversary.run(activity, 1);
     adversary.finish();
@@ -197,6 +236,12 @@ class AdversaryTest : public ::testing::Test {
     if (::realpath(path.c_str(), resolved) == nullptr) return "(unresolved)";
     return resolved;
   }
+  // An adversary on this server, its directories opened and first symlinks made.
+  Adversary& prepared(const RaceConfig& cfg) {
+    adversary_ = std::make_unique<Adversary>(*server_, area_.canary(), cfg, pool_, sightings_);
+    adversary_->prepare();
+    return *adversary_;
+  }
   std::string canary_real() const {
     char resolved[PATH_MAX];
     return ::realpath(area_.canary().c_str(), resolved) != nullptr ? resolved : "";
@@ -205,16 +250,15 @@ class AdversaryTest : public ::testing::Test {
   ScratchArea area_;
   std::unique_ptr<passthrough::PassthroughFs> fs_;
   std::unique_ptr<fuse::Server> server_;
+  SharedIdPool pool_;
+  Sightings sightings_;
+  std::unique_ptr<Adversary> adversary_;
 };
 
 // The adversary sweeps once at the start, then only while a stream is making
 // names: it must not list directories in a loop while the streams do other things.
 TEST_F(AdversaryTest, SweepsOnlyWhileAStreamMakesNames) {
-  RaceConfig cfg;
-  SharedIdPool pool;
-  Sightings sightings;
-  Adversary adversary(*server_, area_.canary(), cfg, pool, sightings);
-  adversary.prepare();
+  Adversary& adversary = prepared({});
   StreamActivity activity;
   std::thread t([&] { adversary.run(activity); });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -234,6 +278,39 @@ TEST_F(AdversaryTest, SweepsOnlyWhileAStreamMakesNames) {
   const size_t rounds = adversary.rounds();
   EXPECT_LT(rounds, Adversary::kMaxRounds);
   adversary.finish();
+}
+
+// Guided: a MKDIR that is aimed at (odd unique) stops between TempDir's mkdirat and
+// openat; the adversary finds the hidden name by READDIR and swaps it for a
+// symlink to the canary there, every time. The core notices (EIO) and the canary
+// is untouched; a MKDIR that is not aimed at reaches no seam and succeeds.
+TEST_F(AdversaryTest, GuidedSwapsTheHiddenNameOfAnAimedMkdirInsideItsWindow) {
+  Adversary& adversary = prepared({});
+  RaceGuide guide;
+  std::thread adv([&] { adversary.run_guided(guide); });
+  int aimed_error = 0;
+  int plain_error = 0;
+  {
+    GuidedSeams seams(&guide);
+    RaceClient client(*server_);
+    const auto run = [&](std::string_view name, uint64_t unique) {
+      const mem::Bytes req = mem::req::mkdir(1, name, 0755, 0, fuse::Context{0, 0, 1, unique});
+      fuse_in_header h{};
+      std::memcpy(&h, req.data(), sizeof(h));
+      seams.aim(h);
+      return reply_error(client.call(req));
+    };
+    aimed_error = run("aimed", 9);
+    plain_error = run("plain", 10);
+  }
+  guide.finish();
+  adv.join();
+  adversary.finish();
+  EXPECT_EQ(guide.points(), 1u) << "the aimed MKDIR did not stop at TempDir's seam";
+  EXPECT_EQ(adversary.exchanges(), 1u);
+  EXPECT_EQ(aimed_error, -EIO) << "the swapped hidden name went unnoticed";
+  EXPECT_EQ(plain_error, 0);
+  area_.check_canary();
 }
 
 TEST_F(AdversaryTest, SwapsAHiddenNameInTheRootForAnAbsoluteLink) {
