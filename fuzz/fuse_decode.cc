@@ -11,8 +11,8 @@
 // seed mixed with the request's index; without it, a hash of the request's bytes
 // (so a raw stream still gets varied splits). From that value: 1-4 request
 // segments at chosen cut points (empty segments included), 1-4 reply segments,
-// and the reply space (mostly room for any reply the opcode can have: 68 KiB, or
-// 4 KiB when its replies are fixed structs; sometimes the full
+// and the reply space (mostly room for any reply the request can have: the size
+// it asks for + 4 KiB, at most 68 KiB; sometimes the full
 // reply_buffer_size(), or just a header, a header + 8 bytes or 4 KiB, to hit the
 // "no room" paths). Every segment is an exact-size piece of a per-process
 // PoisonedArena (poisoned_arena.h), so ASan sees a byte before or past any of
@@ -106,25 +106,38 @@ struct Segments {
   }
 };
 
-// Whether a success reply to `opcode` can be longer than its fixed struct (data,
-// entries, a value or list, a link target, ioctl output); every other reply is at
-// most a header + fuse_entry_out + fuse_open_out.
-bool variable_reply(uint32_t opcode) {
+// The reply length a request asks for beyond its header: the size field of
+// READ/READDIR(PLUS), GETXATTR/LISTXATTR and IOCTL (out_size), PATH_MAX for
+// READLINK, 0 for the rest (fixed structs, under 200 bytes). 0 as well when the
+// field is not there.
+size_t asked_reply(std::span<const uint8_t> request, uint32_t opcode) {
+  size_t at = 0;
   switch (opcode) {
     case FUSE_READ:
     case FUSE_READDIR:
     case FUSE_READDIRPLUS:
-    case FUSE_READLINK:
+      at = offsetof(fuse_read_in, size);
+      break;
     case FUSE_GETXATTR:
     case FUSE_LISTXATTR:
+      at = offsetof(fuse_getxattr_in, size);
+      break;
     case FUSE_IOCTL:
-      return true;
+      at = offsetof(fuse_ioctl_in, out_size);
+      break;
+    case FUSE_READLINK:
+      return 4096;
     default:
-      return false;
+      return 0;
   }
+  at += sizeof(fuse_in_header);
+  uint32_t size = 0;
+  if (request.size() < at + sizeof(size)) return 0;
+  std::memcpy(&size, request.data() + at, sizeof(size));
+  return size;
 }
 
-size_t reply_space(uint64_t bits, size_t full, uint32_t opcode) {
+size_t reply_space(uint64_t bits, size_t full, size_t asked) {
   switch ((bits >> 60) & 0xf) {
     case 0:
       return sizeof(fuse_out_header);
@@ -134,13 +147,13 @@ size_t reply_space(uint64_t bits, size_t full, uint32_t opcode) {
       return 4096;
     case 3:
       return full;
-    // Mostly room for any reply the request can have: 64 KiB + header room for the
-    // variable ones (enough for every reply but the largest READs), 4 KiB + header
-    // for the rest (their replies are under 200 bytes). ASan's poisoning costs by
-    // the byte: 68 KiB for every request was a sixth of the profile.
+    // Mostly room for any reply the request can have: what it asks for + 4 KiB +
+    // header room, at most 64 KiB + that (enough for every reply but the largest
+    // READs). ASan's poisoning costs by the byte: 68 KiB for every request was a
+    // sixth of the profile.
     default:
-      return std::min<size_t>(
-          full, (variable_reply(opcode) ? 65536 : 0) + 4096 + sizeof(fuse_out_header));
+      return std::min<size_t>(full,
+                              std::min<size_t>(asked, 65536) + 4096 + sizeof(fuse_out_header));
   }
 }
 
@@ -156,7 +169,7 @@ void run_one(pfs::fuse::Server& server, Buffers& buffers, std::span<const uint8_
   if (request.size() >= offsetof(fuse_in_header, opcode) + sizeof(opcode)) {
     std::memcpy(&opcode, request.data() + offsetof(fuse_in_header, opcode), sizeof(opcode));
   }
-  const size_t space = reply_space(bits, server.reply_buffer_size(), opcode);
+  const size_t space = reply_space(bits, server.reply_buffer_size(), asked_reply(request, opcode));
   buffers.arena.reset(request.size() + space, 2 * kMaxSegments);
   const Segments in(buffers.arena, request.data(), request.size(), bits);
   const Segments out(buffers.arena, nullptr, space, mix(bits));
