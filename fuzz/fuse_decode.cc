@@ -145,8 +145,13 @@ size_t reply_space(uint64_t bits, size_t full, size_t asked) {
       return sizeof(fuse_out_header) + 8;
     case 2:
       return 4096;
+    // Ample room: what the request asks for + 4 KiB + header, at least 68 KiB, at
+    // most the full reply_buffer_size() (1 MiB + header). Always the full size
+    // was half the arena's cost (poisoning 1 MiB for 1 request in 16), for no
+    // reply that could use more than the request asks for.
     case 3:
-      return full;
+      return std::min<size_t>(full,
+                              std::max<size_t>(asked, 65536) + 4096 + sizeof(fuse_out_header));
     // Mostly room for any reply the request can have: what it asks for + 4 KiB +
     // header room, at most 64 KiB + that (enough for every reply but the largest
     // READs). ASan's poisoning costs by the byte: 68 KiB for every request was a
