@@ -218,7 +218,15 @@ Result<fuse::IoctlReply> PlausibleFs::ioctl(const fuse::Context&, fuse::Inode, f
   // Echo the input, then a pattern, into the whole output.
   const size_t echoed = std::min(in.size(), out.size());
   if (echoed != 0) std::memcpy(out.data(), in.data(), echoed);
-  for (size_t i = echoed; i < out.size(); ++i) out[i] = static_cast<uint8_t>(cmd + i);
+  // The pattern repeats every 256 bytes: one period a byte at a time, then copies
+  // of it (a byte loop over up to 64 KiB, each byte a traced comparison and an
+  // ASan check, was 3.6% of fuse_decode's profile).
+  size_t i = echoed;
+  for (; i < out.size() && i < echoed + 256; ++i) out[i] = static_cast<uint8_t>(cmd + i);
+  for (size_t n = 0; i < out.size(); i += n) {
+    n = std::min<size_t>(256, out.size() - i);
+    std::memcpy(out.data() + i, out.data() + i - 256, n);
+  }
   return fuse::IoctlReply{static_cast<int32_t>(cmd & 0xff), out.size()};
 }
 

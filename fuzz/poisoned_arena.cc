@@ -39,7 +39,13 @@ bool PoisonedArena::poisoning() {
 }
 
 void PoisonedArena::reset(size_t bytes, size_t pieces) {
-  if (used_ != 0) poison(buf_.get(), used_);
+  if (overflowed_) {
+    poison(buf_.get(), used_);
+  } else {
+    for (size_t i = 0; i < npieces_; ++i) poison(buf_.get() + pieces_[i].start, pieces_[i].len);
+  }
+  npieces_ = 0;
+  overflowed_ = false;
   used_ = 0;
   budget_ = bytes + pieces * (kGap + kAlign) + kGap;
   if (budget_ <= capacity_) return;
@@ -60,6 +66,11 @@ uint8_t* PoisonedArena::take(size_t len) {
   uint8_t* p = buf_.get() + start;
   unpoison(p, len);
   used_ = start + len;
+  if (npieces_ < kMaxTracked) {
+    pieces_[npieces_++] = Piece{start, len};
+  } else {
+    overflowed_ = true;
+  }
   return p;
 }
 

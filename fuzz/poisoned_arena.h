@@ -11,6 +11,7 @@
 // Without ASan (the replay build) the poisoning compiles to nothing.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -43,7 +44,18 @@ class PoisonedArena {
   static bool poisoning();
 
  private:
+  // The live pieces, re-poisoned one by one at reset() (the gaps between them
+  // never lose their poison: poisoning all of [0, used_) redid them every time).
+  struct Piece {
+    size_t start;
+    size_t len;
+  };
+  static constexpr size_t kMaxTracked = 16;
+
   std::unique_ptr<uint8_t[]> buf_;
+  std::array<Piece, kMaxTracked> pieces_{};
+  size_t npieces_ = 0;
+  bool overflowed_ = false;  // more pieces than tracked: reset() poisons [0, used_)
   size_t capacity_ = 0;
   size_t used_ = 0;    // end of the last piece handed out
   size_t budget_ = 0;  // bytes reset() made room for, including gaps

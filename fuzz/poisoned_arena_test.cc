@@ -87,6 +87,24 @@ TEST(PoisonedArenaAsan, ThePoisonHugsEveryPiece) {
   }
 }
 
+// reset() re-poisons the pieces one by one (the gaps keep their poison); past the
+// pieces it tracks, the whole used span. Either way no byte of any piece survives.
+TEST(PoisonedArenaAsan, ResetPoisonsEveryPieceTrackedOrNot) {
+  for (size_t count : {size_t{3}, size_t{40}}) {
+    PoisonedArena arena;
+    arena.reset(count * 24, count);
+    std::vector<uint8_t*> pieces;
+    for (size_t i = 0; i < count; ++i) pieces.push_back(arena.take(24));
+    for (uint8_t* p : pieces) ASSERT_EQ(__asan_region_is_poisoned(p, 24), nullptr);
+    arena.reset(8, 1);
+    for (size_t i = 0; i < count; ++i) {
+      for (size_t j = 0; j < 24; ++j) {
+        ASSERT_TRUE(__asan_address_is_poisoned(pieces[i] + j)) << count << " " << i << " " << j;
+      }
+    }
+  }
+}
+
 TEST(PoisonedArenaAsanDeathTest, AByteBeyondAPieceIsReported) {
   PoisonedArena arena;
   arena.reset(13, 1);
