@@ -44,6 +44,7 @@
 #include "core/passthrough/security_context.h"
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
+#include "fuzz/fd_count.h"
 #include "fuzz/fuzz_seccomp.h"
 #include "fuzz/guarded_buffer.h"
 #include "fuzz/id_map.h"
@@ -65,7 +66,7 @@ constexpr rlim_t kMaxFileSize = 64u << 20;  // keeps sparse writes cheap on tmpf
 struct Env {
   pfs::fuzz::ScratchArea area;
   pfs::fuzz::SavedCwd cwd;
-  pfs::fuzz::FdBaseline fds;
+  pfs::fuzz::FastFdBaseline fds;  // fd_count.h: the same oracle, one stat() per call
   pfs::fuzz::GuardedBuffer request;
   pfs::fuzz::GuardedBuffer reply;
   // PFS_FUZZ_TRACE=1 prints every request and its reply status (for triage).

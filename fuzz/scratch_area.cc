@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -256,10 +257,15 @@ void ScratchArea::build_entry(const std::string& name) {
 }
 
 // The root itself may have been chmod'ed, chown'ed, flagged or had xattrs set.
-void ScratchArea::restore_root_metadata() {
+// `now`, when given, is its lstat() of this moment: a right mode or owner is left.
+void ScratchArea::restore_root_metadata(const struct stat* now) {
   clear_inode_flags(AT_FDCWD, root_.c_str());
-  must(::chmod(root_.c_str(), 0755), "chmod", root_);
-  must(::lchown(root_.c_str(), ::geteuid(), ::getegid()), "chown", root_);
+  if (now == nullptr || (now->st_mode & 07777) != 0755) {
+    must(::chmod(root_.c_str(), 0755), "chmod", root_);
+  }
+  if (now == nullptr || now->st_uid != ::geteuid() || now->st_gid != ::getegid()) {
+    must(::lchown(root_.c_str(), ::geteuid(), ::getegid()), "chown", root_);
+  }
   char names[4096];
   const ssize_t nl = ::llistxattr(root_.c_str(), names, sizeof(names));
   for (ssize_t i = 0; i < nl; i += static_cast<ssize_t>(std::strlen(names + i)) + 1) {
@@ -268,7 +274,7 @@ void ScratchArea::restore_root_metadata() {
 }
 
 void ScratchArea::full_reset() {
-  restore_root_metadata();
+  restore_root_metadata(nullptr);
   const int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) oracle_fail("scratch reset: open %s: %s", root_.c_str(), std::strerror(errno));
   empty_dir(fd, root_);
@@ -284,13 +290,13 @@ void ScratchArea::repair() {
   const std::vector<EntryStamp>& now = now_;
   const int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) oracle_fail("scratch reset: open %s: %s", root_.c_str(), std::strerror(errno));
-  std::vector<bool> dirty(std::size(kTopEntries), false);
+  std::array<bool, std::size(kTopEntries)> dirty{};
   for (size_t i = 1; i < now.size(); ++i) {
     if (!(now[i] == root_stamps_[i])) dirty[static_cast<size_t>(root_path_owner_[i])] = true;
   }
   if (!(now[0] == root_stamps_[0])) {
     // Names came, went or were renamed in root/, or its own metadata changed.
-    restore_root_metadata();
+    restore_root_metadata(now[0].present ? &now[0].st : nullptr);
     for (const std::string& name : names_in(fd, root_)) {
       const auto* fixed = std::find(std::begin(kTopEntries), std::end(kTopEntries), name);
       if (fixed == std::end(kTopEntries)) remove_entry(fd, root_, name);
@@ -303,7 +309,14 @@ void ScratchArea::repair() {
   }
   ::close(fd);
   ++counts_.repaired;
-  take_stamps(base_fd_.get(), root_paths_, root_stamps_);
+  // Only root/ and the rebuilt entries changed since now_ was read: the others
+  // still have the stamps they had (any change to one, a link to it made or
+  // removed included, would have moved its ctime and made it dirty).
+  for (size_t i = 0; i < root_paths_.size(); ++i) {
+    if (i == 0 || dirty[static_cast<size_t>(root_path_owner_[i])]) {
+      take_stamp(base_fd_.get(), root_paths_[i], root_stamps_[i]);
+    }
+  }
 }
 
 void ScratchArea::reset() {

@@ -24,6 +24,8 @@
 // rebuilds the tree and every canary check walks it, as before.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -74,7 +76,7 @@ class ScratchArea {
  private:
   std::string snapshot() const;
   void build_entry(const std::string& name);
-  void restore_root_metadata();
+  void restore_root_metadata(const struct stat* now);
   void repair();
 
   std::string base_;
