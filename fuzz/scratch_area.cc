@@ -218,10 +218,25 @@ ScratchArea::ScratchArea()
   canary_paths_ = {"",           "canary",          "canary/secret",
                    "canary/sub", "canary/sub/deep", "canary/to_secret"};
   canary_snapshot_ = snapshot();
-  take_stamps(base_fd_.get(), canary_paths_, canary_stamps_);
+  for (const std::string& p : canary_paths_) {
+    canary_fds_.emplace_back(
+        ::openat(base_fd_.get(), p.empty() ? "." : p.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!canary_fds_.back().valid()) oracle_fail("open %s: %s", p.c_str(), std::strerror(errno));
+  }
+  take_canary_stamps(canary_stamps_);
+}
+
+// fstat() of the O_PATH fd held on each canary inode: no path walk. The names still
+// lead to those inodes while the stamps hold: adding, removing or renaming a name
+// in a directory moves that directory's mtime, and <base> and every directory of
+// the canary are among the stamped inodes.
+void ScratchArea::take_canary_stamps(std::vector<EntryStamp>& out) const {
+  out.resize(canary_fds_.size());
+  for (size_t i = 0; i < canary_fds_.size(); ++i) take_stamp(canary_fds_[i].get(), "", out[i]);
 }
 
 ScratchArea::~ScratchArea() {
+  canary_fds_.clear();
   base_fd_.reset();
   remove_tree(base_);
 }
@@ -359,7 +374,7 @@ std::string ScratchArea::snapshot() const {
 
 void ScratchArea::check_canary() const {
   if (incremental_) {
-    take_stamps(base_fd_.get(), canary_paths_, now_);
+    take_canary_stamps(now_);
     if (now_ == canary_stamps_) return;
   }
   const std::string now = snapshot();
