@@ -30,6 +30,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -41,9 +42,11 @@
 
 #include "core/fuse/server.h"
 #include "core/passthrough/passthrough_fs.h"
+#include "core/passthrough/scoped_fd.h"
 #include "core/passthrough/security_context.h"
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
+#include "fuzz/fd_count.h"
 #include "fuzz/fuzz_seccomp.h"
 #include "fuzz/guarded_buffer.h"
 #include "fuzz/id_map.h"
@@ -65,13 +68,18 @@ constexpr rlim_t kMaxFileSize = 64u << 20;  // keeps sparse writes cheap on tmpf
 struct Env {
   pfs::fuzz::ScratchArea area;
   pfs::fuzz::SavedCwd cwd;
-  pfs::fuzz::FdBaseline fds;
+  pfs::fuzz::FastFdBaseline fds;  // fd_count.h: the same oracle, one stat() per call
   pfs::fuzz::GuardedBuffer request;
   pfs::fuzz::GuardedBuffer reply;
+  // What PassthroughFs::create would open per input (an O_PATH fd of the scratch
+  // root and of /proc/self), opened once: each input gets dups of them.
+  pfs::ScopedFd root{::open(area.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+  pfs::ScopedFd proc{::open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC)};
   // PFS_FUZZ_TRACE=1 prints every request and its reply status (for triage).
   const bool trace = std::getenv("PFS_FUZZ_TRACE") != nullptr;
 
   Env() {
+    if (!root.valid() || !proc.valid()) oracle_fail("cannot open the scratch root or /proc/self");
     // The fscreate fd is opened once per thread and kept, by design (see
     // security_context.h): open it before the fd baseline is taken, so a request
     // with a security context does not look like a leak.
@@ -108,6 +116,12 @@ pt::Config config_from(uint8_t b) {
   cfg.xattr = (b & 0x40) == 0;
   cfg.posix_acl = (b & 0x80) == 0;
   return cfg;
+}
+
+pfs::ScopedFd dup_of(const pfs::ScopedFd& fd) {
+  pfs::ScopedFd copy(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+  if (!copy.valid()) oracle_fail("dup: %s", std::strerror(errno));
+  return copy;
 }
 
 uint32_t opcode_of(std::span<const uint8_t> request) {
@@ -203,7 +217,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   e.area.reset();
   cfg.root_dir = e.area.root();
   {
-    auto created = pt::PassthroughFs::create(cfg);
+    auto created = pt::PassthroughFs::create_from_fds(cfg, dup_of(e.root), dup_of(e.proc));
     if (!created.ok()) oracle_fail("PassthroughFs::create: errno %d", created.error());
     std::unique_ptr<pt::PassthroughFs> fs = std::move(*created);
     pfs::fuse::Server server(*fs);

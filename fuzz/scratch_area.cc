@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -217,10 +218,25 @@ ScratchArea::ScratchArea()
   canary_paths_ = {"",           "canary",          "canary/secret",
                    "canary/sub", "canary/sub/deep", "canary/to_secret"};
   canary_snapshot_ = snapshot();
-  take_stamps(base_fd_.get(), canary_paths_, canary_stamps_);
+  for (const std::string& p : canary_paths_) {
+    canary_fds_.emplace_back(
+        ::openat(base_fd_.get(), p.empty() ? "." : p.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!canary_fds_.back().valid()) oracle_fail("open %s: %s", p.c_str(), std::strerror(errno));
+  }
+  take_canary_stamps(canary_stamps_);
+}
+
+// fstat() of the O_PATH fd held on each canary inode: no path walk. The names still
+// lead to those inodes while the stamps hold: adding, removing or renaming a name
+// in a directory moves that directory's mtime, and <base> and every directory of
+// the canary are among the stamped inodes.
+void ScratchArea::take_canary_stamps(std::vector<EntryStamp>& out) const {
+  out.resize(canary_fds_.size());
+  for (size_t i = 0; i < canary_fds_.size(); ++i) take_stamp(canary_fds_[i].get(), "", out[i]);
 }
 
 ScratchArea::~ScratchArea() {
+  canary_fds_.clear();
   base_fd_.reset();
   remove_tree(base_);
 }
@@ -256,10 +272,15 @@ void ScratchArea::build_entry(const std::string& name) {
 }
 
 // The root itself may have been chmod'ed, chown'ed, flagged or had xattrs set.
-void ScratchArea::restore_root_metadata() {
+// `now`, when given, is its lstat() of this moment: a right mode or owner is left.
+void ScratchArea::restore_root_metadata(const struct stat* now) {
   clear_inode_flags(AT_FDCWD, root_.c_str());
-  must(::chmod(root_.c_str(), 0755), "chmod", root_);
-  must(::lchown(root_.c_str(), ::geteuid(), ::getegid()), "chown", root_);
+  if (now == nullptr || (now->st_mode & 07777) != 0755) {
+    must(::chmod(root_.c_str(), 0755), "chmod", root_);
+  }
+  if (now == nullptr || now->st_uid != ::geteuid() || now->st_gid != ::getegid()) {
+    must(::lchown(root_.c_str(), ::geteuid(), ::getegid()), "chown", root_);
+  }
   char names[4096];
   const ssize_t nl = ::llistxattr(root_.c_str(), names, sizeof(names));
   for (ssize_t i = 0; i < nl; i += static_cast<ssize_t>(std::strlen(names + i)) + 1) {
@@ -268,7 +289,7 @@ void ScratchArea::restore_root_metadata() {
 }
 
 void ScratchArea::full_reset() {
-  restore_root_metadata();
+  restore_root_metadata(nullptr);
   const int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) oracle_fail("scratch reset: open %s: %s", root_.c_str(), std::strerror(errno));
   empty_dir(fd, root_);
@@ -284,13 +305,13 @@ void ScratchArea::repair() {
   const std::vector<EntryStamp>& now = now_;
   const int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) oracle_fail("scratch reset: open %s: %s", root_.c_str(), std::strerror(errno));
-  std::vector<bool> dirty(std::size(kTopEntries), false);
+  std::array<bool, std::size(kTopEntries)> dirty{};
   for (size_t i = 1; i < now.size(); ++i) {
     if (!(now[i] == root_stamps_[i])) dirty[static_cast<size_t>(root_path_owner_[i])] = true;
   }
   if (!(now[0] == root_stamps_[0])) {
     // Names came, went or were renamed in root/, or its own metadata changed.
-    restore_root_metadata();
+    restore_root_metadata(now[0].present ? &now[0].st : nullptr);
     for (const std::string& name : names_in(fd, root_)) {
       const auto* fixed = std::find(std::begin(kTopEntries), std::end(kTopEntries), name);
       if (fixed == std::end(kTopEntries)) remove_entry(fd, root_, name);
@@ -303,7 +324,14 @@ void ScratchArea::repair() {
   }
   ::close(fd);
   ++counts_.repaired;
-  take_stamps(base_fd_.get(), root_paths_, root_stamps_);
+  // Only root/ and the rebuilt entries changed since now_ was read: the others
+  // still have the stamps they had (any change to one, a link to it made or
+  // removed included, would have moved its ctime and made it dirty).
+  for (size_t i = 0; i < root_paths_.size(); ++i) {
+    if (i == 0 || dirty[static_cast<size_t>(root_path_owner_[i])]) {
+      take_stamp(base_fd_.get(), root_paths_[i], root_stamps_[i]);
+    }
+  }
 }
 
 void ScratchArea::reset() {
@@ -346,7 +374,7 @@ std::string ScratchArea::snapshot() const {
 
 void ScratchArea::check_canary() const {
   if (incremental_) {
-    take_stamps(base_fd_.get(), canary_paths_, now_);
+    take_canary_stamps(now_);
     if (now_ == canary_stamps_) return;
   }
   const std::string now = snapshot();

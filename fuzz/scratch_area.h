@@ -24,6 +24,8 @@
 // rebuilds the tree and every canary check walks it, as before.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -74,8 +76,9 @@ class ScratchArea {
  private:
   std::string snapshot() const;
   void build_entry(const std::string& name);
-  void restore_root_metadata();
+  void restore_root_metadata(const struct stat* now);
   void repair();
+  void take_canary_stamps(std::vector<EntryStamp>& out) const;
 
   std::string base_;
   std::string root_;
@@ -89,8 +92,9 @@ class ScratchArea {
   std::vector<std::string> root_paths_;
   std::vector<int> root_path_owner_;
   std::vector<EntryStamp> root_stamps_;
-  // <base>, canary/ and everything in it.
+  // <base>, canary/ and everything in it, and an O_PATH fd on each.
   std::vector<std::string> canary_paths_;
+  std::vector<ScopedFd> canary_fds_;
   std::vector<EntryStamp> canary_stamps_;
   // Where the current stamps are taken, reused across inputs.
   mutable std::vector<EntryStamp> now_;

@@ -11,13 +11,13 @@ bool same_time(const timespec& a, const timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-void stamp_of(int dir_fd, const std::string& path, EntryStamp& s) {
+}  // namespace
+
+void take_stamp(int dir_fd, const std::string& path, EntryStamp& s) {
   const int flags = path.empty() ? AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW : AT_SYMLINK_NOFOLLOW;
   s.present = ::fstatat(dir_fd, path.c_str(), &s.st, flags) == 0;
   if (!s.present) s.st = {};
 }
-
-}  // namespace
 
 bool EntryStamp::operator==(const EntryStamp& o) const {
   const struct stat& a = st;
@@ -30,7 +30,7 @@ bool EntryStamp::operator==(const EntryStamp& o) const {
 
 void take_stamps(int dir_fd, const std::vector<std::string>& paths, std::vector<EntryStamp>& out) {
   out.resize(paths.size());
-  for (size_t i = 0; i < paths.size(); ++i) stamp_of(dir_fd, paths[i], out[i]);
+  for (size_t i = 0; i < paths.size(); ++i) take_stamp(dir_fd, paths[i], out[i]);
 }
 
 bool ctime_is_fine_grained(const std::string& dir) {

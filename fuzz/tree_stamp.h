@@ -26,8 +26,10 @@ struct EntryStamp {
   bool operator==(const EntryStamp& o) const;
 };
 
-// lstat() of each path relative to `dir_fd` ("" is the directory itself), into
-// `out` (reused: no allocation once it has the size).
+// lstat() of `path` relative to `dir_fd` ("" is the directory itself).
+void take_stamp(int dir_fd, const std::string& path, EntryStamp& out);
+
+// take_stamp() of each path, into `out` (reused: no allocation once it has the size).
 void take_stamps(int dir_fd, const std::vector<std::string>& paths, std::vector<EntryStamp>& out);
 
 // Whether a change made right after a stat() of an inode in `dir` always gets a
