@@ -4,6 +4,7 @@
 #include <linux/fuse.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "core/passthrough/scoped_fd.h"
@@ -174,6 +176,27 @@ void FaultMode::name_made(int parent_fd, std::string_view name) {
                              : ::symlinkat(target.c_str(), parent_fd, decoy.c_str());
   if (made_decoy == 0) {
     ::renameat2(parent_fd, decoy.c_str(), parent_fd, made.c_str(), RENAME_EXCHANGE);
+  }
+}
+
+namespace {
+
+// The thread's own ids (geteuid/getegid are per-thread system calls; the core
+// changes only the calling thread's).
+std::pair<unsigned, unsigned> thread_ids() {
+  return {static_cast<unsigned>(::syscall(SYS_geteuid)),
+          static_cast<unsigned>(::syscall(SYS_getegid))};
+}
+
+}  // namespace
+
+void ThreadIds::take() { std::tie(euid_, egid_) = thread_ids(); }
+
+void ThreadIds::check(const char* when) const {
+  const auto [euid, egid] = thread_ids();
+  if (euid != euid_ || egid != egid_) {
+    oracle_fail("thread ids %u/%u %s, baseline %u/%u: a guest's ids were left behind", euid, egid,
+                when, euid_, egid_);
   }
 }
 

@@ -79,4 +79,18 @@ class FaultMode {
   std::unique_ptr<passthrough::ScopedRacePointHook> race_hook_;
 };
 
+// The calling thread's effective ids must come back to what they were when the
+// baseline was taken: a request (a failed ScopedCredentials::set above all) must
+// never leave a guest's uid or gid on the thread.
+class ThreadIds {
+ public:
+  void take();
+  // Aborts when the thread's effective uid or gid differs from the baseline.
+  void check(const char* when) const;
+
+ private:
+  unsigned euid_ = 0;
+  unsigned egid_ = 0;
+};
+
 }  // namespace pfs::fuzz

@@ -95,6 +95,12 @@ Env& env() {
   return e;
 }
 
+// The fuzzer thread's effective ids, back at their baseline after each input.
+pfs::fuzz::ThreadIds& thread_ids() {
+  static pfs::fuzz::ThreadIds ids;
+  return ids;
+}
+
 // What PassthroughFs's tables must hold (table_oracle.h), per input.
 pfs::fuzz::TableModel& table_model() {
   static pfs::fuzz::TableModel m;
@@ -159,6 +165,7 @@ void run_one(pfs::fuse::Server& server, const pt::PassthroughFs* fs, pfs::fuzz::
 
   if (fs) pfs::fuzz::check_inode_table(fs->inodes(), info.opcode);
   if (fs) table_model().after_request(server, *fs, req, reply);
+  if (g_fault != nullptr) thread_ids().check("after a request (fault mode)");
 }
 
 // INIT first unless the stream starts with it, then every request in order.
@@ -192,6 +199,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // fds for good (libFuzzer starts llvm-symbolizer, with two pipes, the first
   // time it prints NEW_FUNC).
   e.fds.take();
+  thread_ids().take();
   // Again per input: libFuzzer installs its own SIGXFSZ handler (a crash) after
   // LLVMFuzzerInitialize. Ignored, a write past RLIMIT_FSIZE fails with EFBIG.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -237,6 +245,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   e.restore_cwd();
   e.fds.check("after the input (file system destroyed)");
+  thread_ids().check("after the input");
   e.area.check_canary();
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <linux/fuse.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "core/passthrough/scoped_fd.h"
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
+#include "fuzz/fault_mode.h"
 #include "fuzz/guarded_buffer.h"
 #include "fuzz/scratch_area.h"
 #include "fuzz/table_oracle.h"
@@ -467,6 +469,22 @@ TEST(WritebackOracleDeathTest, FiresWhenTheFileSystemDisagreesWithInit) {
   check_writeback(server, **granted);
   EXPECT_DEATH(check_writeback(server, **other), "writeback: the file system has it off");
   ::rmdir(dir);
+}
+
+// A thread left with a guest's gid (what a ScopedCredentials that forgot its
+// restore leaves) fires the thread-ids oracle.
+TEST(ThreadIdsOracleDeathTest, FiresOnAnIdLeftBehind) {
+  ThreadIds ids;
+  ids.take();
+  ids.check("unchanged");
+  EXPECT_DEATH(
+      {
+        ThreadIds in_child;
+        in_child.take();
+        if (::syscall(SYS_setresgid, -1L, 4321L, -1L) != 0) std::abort();
+        in_child.check("after the planted setresgid");
+      },
+      "thread ids [0-9]+/4321 after the planted setresgid, baseline");
 }
 
 }  // namespace
