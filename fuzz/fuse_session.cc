@@ -12,7 +12,9 @@
 // always run with the default Config. Instead of it, "PFSN" runs the stream
 // against a bare fuse::FileSystem, every operation its default (ENOSYS, INIT
 // enables nothing): what the Server answers for a file system that implements
-// nothing (the scratch tree is untouched then). Config byte bits:
+// nothing (the scratch tree is untouched then). "PFSF" <config byte> <fault byte>
+// is "PFSC" with one of the core's fault hooks armed for the input (fault_mode.h:
+// a step fails, or a racing client acts, on its N-th use). Config byte bits:
 //   0 rewrite_security_xattrs   1 ascii_casefold   2 writeback
 //   3-4 cache policy (0 never, 1 auto, 2 always, 3 auto)
 //   5 readonly   6 xattr off    7 posix_acl off
@@ -37,6 +39,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -46,6 +49,7 @@
 #include "core/passthrough/security_context.h"
 #include "core/transport/memory/request_builder.h"
 #include "core/transport/memory/session.h"
+#include "fuzz/fault_mode.h"
 #include "fuzz/fd_count.h"
 #include "fuzz/fuzz_seccomp.h"
 #include "fuzz/guarded_buffer.h"
@@ -53,6 +57,7 @@
 #include "fuzz/oracles.h"
 #include "fuzz/saved_cwd.h"
 #include "fuzz/scratch_area.h"
+#include "fuzz/table_oracle.h"
 
 namespace {
 
@@ -62,6 +67,8 @@ namespace pt = pfs::passthrough;
 
 constexpr char kMagic[4] = {'P', 'F', 'S', 'C'};
 constexpr char kBareMagic[4] = {'P', 'F', 'S', 'N'};
+constexpr char kFaultMagic[4] = {'P', 'F', 'S', 'F'};
+pfs::fuzz::FaultMode* g_fault = nullptr;    // the input's, in fault mode
 constexpr rlim_t kMaxFileSize = 64u << 20;  // keeps sparse writes cheap on tmpfs
 
 // Process-wide state, made once.
@@ -94,6 +101,18 @@ struct Env {
 Env& env() {
   static Env e;
   return e;
+}
+
+// The fuzzer thread's effective ids, back at their baseline after each input.
+pfs::fuzz::ThreadIds& thread_ids() {
+  static pfs::fuzz::ThreadIds ids;
+  return ids;
+}
+
+// What PassthroughFs's tables must hold (table_oracle.h), per input.
+pfs::fuzz::TableModel& table_model() {
+  static pfs::fuzz::TableModel m;
+  return m;
 }
 
 pt::Config config_from(uint8_t b) {
@@ -142,6 +161,7 @@ void run_one(pfs::fuse::Server& server, const pt::PassthroughFs* fs, pfs::fuzz::
   const pfs::fuzz::RequestInfo info = pfs::fuzz::request_info(req);
 
   pfs::fuse::Reader in(req.data(), req.size());
+  if (g_fault != nullptr && fs) g_fault->before_request(*fs, req);
   const std::span<uint8_t> space = e.reply.prepare(server.reply_buffer_size());
   pfs::fuse::Writer out(space.data(), space.size());
   const size_t n = server.handle(in, out);
@@ -158,6 +178,8 @@ void run_one(pfs::fuse::Server& server, const pt::PassthroughFs* fs, pfs::fuzz::
   }
 
   if (fs) pfs::fuzz::check_inode_table(fs->inodes(), info.opcode);
+  if (fs) table_model().after_request(server, *fs, req, reply);
+  if (g_fault != nullptr) thread_ids().check("after a request (fault mode)");
 }
 
 // INIT first unless the stream starts with it, then every request in order.
@@ -191,6 +213,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // fds for good (libFuzzer starts llvm-symbolizer, with two pipes, the first
   // time it prints NEW_FUNC).
   e.fds.take();
+  thread_ids().take();
   // Again per input: libFuzzer installs its own SIGXFSZ handler (a crash) after
   // LLVMFuzzerInitialize. Ignored, a write past RLIMIT_FSIZE fails with EFBIG.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -207,24 +230,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   uint8_t config_byte = 0x08;  // the default Config (cache policy auto)
+  std::optional<uint8_t> fault_byte;
   if (stream.size() >= sizeof(kMagic) + 1 &&
       std::memcmp(stream.data(), kMagic, sizeof(kMagic)) == 0) {
     config_byte = stream[sizeof(kMagic)];
     stream = stream.subspan(sizeof(kMagic) + 1);
+  } else if (stream.size() >= sizeof(kFaultMagic) + 2 &&
+             std::memcmp(stream.data(), kFaultMagic, sizeof(kFaultMagic)) == 0) {
+    config_byte = stream[sizeof(kFaultMagic)];
+    fault_byte = stream[sizeof(kFaultMagic) + 1];
+    stream = stream.subspan(sizeof(kFaultMagic) + 2);
   }
   pt::Config cfg = config_from(config_byte);
 
   e.area.reset();
   cfg.root_dir = e.area.root();
+  table_model().reset();
   {
     auto created = pt::PassthroughFs::create_from_fds(cfg, dup_of(e.root), dup_of(e.proc));
     if (!created.ok()) oracle_fail("PassthroughFs::create: errno %d", created.error());
     std::unique_ptr<pt::PassthroughFs> fs = std::move(*created);
+    std::optional<pfs::fuzz::FaultMode> fault;
+    if (fault_byte) g_fault = &fault.emplace(*fault_byte, e.area.canary());
     pfs::fuse::Server server(*fs);
     run_stream(server, fs.get(), stream);
+    g_fault = nullptr;
+    table_model().check_all(fs->inodes(), fs->handles());
   }
   e.restore_cwd();
   e.fds.check("after the input (file system destroyed)");
+  thread_ids().check("after the input");
   e.area.check_canary();
   return 0;
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "fuzz/reply_ids.h"
+
 namespace pfs::fuzz {
 namespace {
 
@@ -146,39 +148,23 @@ void IdMap::learn(uint32_t request_opcode, std::span<const uint8_t> reply) {
   std::memcpy(&oh, reply.data(), sizeof(oh));
   if (oh.error != 0) return;
   const std::span<const uint8_t> p = reply.subspan(kPayload);
-  switch (request_opcode) {
-    case FUSE_LOOKUP:
-    case FUSE_MKNOD:
-    case FUSE_MKDIR:
-    case FUSE_SYMLINK:
-    case FUSE_LINK:
+  switch (hands_out(request_opcode)) {
+    case HandsOut::kEntry:
       if (p.size() >= sizeof(fuse_entry_out)) add_node(load64(p.data()));
       break;
-    case FUSE_CREATE:
-    case FUSE_TMPFILE:
+    case HandsOut::kEntryAndHandle:
       if (p.size() >= sizeof(fuse_entry_out) + sizeof(fuse_open_out)) {
         add_node(load64(p.data()));
         add_handle(load64(p.data() + sizeof(fuse_entry_out)));
       }
       break;
-    case FUSE_OPEN:
-    case FUSE_OPENDIR:
+    case HandsOut::kHandle:
       if (p.size() >= sizeof(fuse_open_out)) add_handle(load64(p.data()));
       break;
-    case FUSE_READDIRPLUS: {
-      // fuse_direntplus records: entry_out, dirent, name, padded to 8.
-      size_t at = 0;
-      while (p.size() - at >= sizeof(fuse_direntplus)) {
-        fuse_direntplus d{};
-        std::memcpy(&d, p.data() + at, sizeof(d));
-        add_node(d.entry_out.nodeid);
-        const size_t len = FUSE_DIRENTPLUS_SIZE(&d);
-        if (len > p.size() - at) break;
-        at += len;
-      }
+    case HandsOut::kDirentPlus:
+      for_each_direntplus_node(p, [this](uint64_t id) { add_node(id); });
       break;
-    }
-    default:
+    case HandsOut::kNothing:
       break;
   }
 }

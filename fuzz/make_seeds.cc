@@ -53,6 +53,22 @@ struct Seed {
   Bytes bytes;
 };
 
+// MKDIR `dir` and CREATE `file` in the root, each with a SELinux security context.
+void add_with_secctx(Script& s, std::string_view dir, std::string_view file) {
+  const Bytes ctx =
+      mem::secctx_block("security.selinux", std::string_view("system_u:object_r:tmp_t:s0\0", 28));
+  s.add(mem::RequestBuilder(FUSE_MKDIR, 1, s.next())
+            .obj(fuse_mkdir_in{0755, 022})
+            .str(dir)
+            .extension(ctx)
+            .finish());
+  s.add(mem::RequestBuilder(FUSE_CREATE, 1, s.next())
+            .obj(fuse_create_in{O_RDWR, S_IFREG | 0644, 022, 0})
+            .str(file)
+            .extension(ctx)
+            .finish());
+}
+
 std::vector<Seed> scenarios() {
   std::vector<Seed> out;
   {
@@ -236,18 +252,7 @@ std::vector<Seed> scenarios() {
   }
   {
     Script s;
-    const Bytes ctx =
-        mem::secctx_block("security.selinux", std::string_view("system_u:object_r:tmp_t:s0\0", 28));
-    s.add(mem::RequestBuilder(FUSE_MKDIR, 1, s.next())
-              .obj(fuse_mkdir_in{0755, 022})
-              .str("sec")
-              .extension(ctx)
-              .finish());
-    s.add(mem::RequestBuilder(FUSE_CREATE, 1, s.next())
-              .obj(fuse_create_in{O_RDWR, S_IFREG | 0644, 022, 0})
-              .str("secf")
-              .extension(ctx)
-              .finish());
+    add_with_secctx(s, "sec", "secf");
     out.push_back({"security_context", s.bytes()});
   }
   {
@@ -359,6 +364,29 @@ std::vector<Seed> scenarios() {
   return out;
 }
 
+// The stream the fault-mode seeds ("PFSF", fuse_session.cc and fault_mode.h) run:
+// every request that reaches a fault hook, as root, as a user (the credentials
+// hooks run only when the ids change) and with a security context.
+Bytes fault_targets() {
+  Script s;
+  auto user = [&s] {
+    pfs::fuse::Context c = s.next();
+    c.uid = c.gid = 1000;
+    return c;
+  };
+  s.add(req::lookup(1, "file", s.next())).add(req::link(2, 1, "fl", s.next()));
+  s.add(req::mkdir(1, "fd1", 0755, 022, s.next()));
+  s.add(req::mkdir(1, "dir", 0755, 022, s.next()));  // taken: the TempDir is removed
+  s.add(req::mkdir(1, "fd2", 0755, 022, user()));
+  s.add(req::mknod(1, "fn", S_IFREG | 0600, 0, 022, user()));
+  s.add(req::symlink(1, "fs", "file", user()));
+  s.add(req::create(1, "fc", S_IFREG | 0644, O_RDWR, 022, user()));
+  s.add(req::tmpfile(1, S_IFREG | 0600, O_RDWR, 022, user()));
+  add_with_secctx(s, "fsec", "fsecf");
+  s.add(req::mkdir(1, "fd3", 0755, 022, s.next())).add(req::mkdir(1, "dir", 0700, 0, s.next()));
+  return s.bytes();
+}
+
 bool write_file(const std::filesystem::path& path, const Bytes& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
@@ -424,6 +452,23 @@ int main(int argc, char** argv) {
   for (const auto& v : variants) {
     ok &= write_file(session_dir / (std::string(v.name) + ".fuse"),
                      prefixed("PFSC", Bytes{v.config}, find(v.scenario)));
+    ++files;
+  }
+  // Fault mode (fuse_session.cc's "PFSF"): one seed per fault point (fault_mode.h;
+  // fault byte: point, N << 4, 0x80 for every use from the N-th on).
+  const struct {
+    const char* name;
+    uint8_t fault;
+  } faults[] = {
+      {"fault_setgid", 0x80},       {"fault_setuid", 0x01},       {"fault_random_seed", 0x02},
+      {"fault_mkdir", 0x03},        {"fault_mkdir_third", 0x23},  {"fault_mkdir_taken", 0x84},
+      {"fault_open", 0x05},         {"fault_open_symlink", 0x06}, {"fault_open_swapped", 0x07},
+      {"fault_remove_gone", 0x08},  {"fault_remove_full", 0x09},  {"fault_secctx", 0x0a},
+      {"fault_secctx_taken", 0x8b}, {"fault_name_swapped", 0x8c},
+  };
+  for (const auto& f : faults) {
+    ok &= write_file(session_dir / (std::string(f.name) + ".fuse"),
+                     prefixed("PFSF", Bytes{0x08, f.fault}, fault_targets()));
     ++files;
   }
   // The bare file system (fuse_session.cc's "PFSN"): INIT granting nothing, then

@@ -7,6 +7,7 @@
 #include <linux/fuse.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -18,10 +19,17 @@
 #include <string>
 #include <vector>
 
+#include "core/fuse/server.h"
+#include "core/passthrough/handle_table.h"
 #include "core/passthrough/inode_table.h"
+#include "core/passthrough/passthrough_fs.h"
 #include "core/passthrough/scoped_fd.h"
+#include "core/transport/memory/request_builder.h"
+#include "core/transport/memory/session.h"
+#include "fuzz/fault_mode.h"
 #include "fuzz/guarded_buffer.h"
 #include "fuzz/scratch_area.h"
+#include "fuzz/table_oracle.h"
 #include "fuzz/vhost_reply_stream.h"
 
 namespace pfs::fuzz {
@@ -314,6 +322,169 @@ TEST(VhostReplyOracle, DrainReadsTheSocket) {
   const auto bad = vhost_reply(3, 0x4, {});
   ASSERT_EQ(::send(b.get(), bad.data(), bad.size(), 0), static_cast<ssize_t>(bad.size()));
   EXPECT_DEATH(s.drain(a.get()), "malformed reply header");
+}
+
+// --- The table oracle (table_oracle.h) ------------------------------------------
+
+// A reply of `error` with `payload` after its header.
+template <class T>
+std::vector<uint8_t> reply_with(const T& payload, int32_t error = 0) {
+  std::vector<uint8_t> out = reply_bytes(sizeof(fuse_out_header) + sizeof(T), error, 1,
+                                         sizeof(fuse_out_header) + sizeof(T));
+  std::memcpy(out.data() + sizeof(fuse_out_header), &payload, sizeof(T));
+  return out;
+}
+
+fuse_entry_out entry(uint64_t nodeid) {
+  fuse_entry_out e{};
+  e.nodeid = nodeid;
+  return e;
+}
+
+fuse_open_out opened(uint64_t fh) {
+  fuse_open_out o{};
+  o.fh = fh;
+  return o;
+}
+
+constexpr size_t kMaxRequest = 1 << 20;
+namespace req = transport::memory::req;
+
+// Real tables, driven as PassthroughFs drives them, beside the model.
+class TableOracleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    inodes_.reset_with_root(path_fd("/"), stat_of("/"));
+    model_.learn(true, req::init(transport::memory::kLinuxInitFlags), reply_with(fuse_init_out{}),
+                 kMaxRequest);
+    model_.check(inodes_, handles_, FUSE_INIT);
+  }
+  static ScopedFd path_fd(const char* path) { return ScopedFd(::open(path, O_PATH | O_CLOEXEC)); }
+  static struct stat stat_of(const char* path) {
+    struct stat st {};
+    EXPECT_EQ(::stat(path, &st), 0);
+    return st;
+  }
+  // The table takes a reference on `path` and the model sees a LOOKUP reply for it.
+  fuse::Inode lookup(const char* path) {
+    const fuse::Inode i = inodes_.add_or_ref(path_fd(path), stat_of(path));
+    model_.learn(true, req::lookup(1, "x"), reply_with(entry(i)), kMaxRequest);
+    model_.check(inodes_, handles_, FUSE_LOOKUP);
+    return i;
+  }
+  passthrough::InodeTable inodes_;
+  passthrough::HandleTable handles_;
+  TableModel model_;
+};
+
+using TableOracleDeathTest = TableOracleTest;
+
+TEST_F(TableOracleTest, FollowsLookupsForgetsHandlesAndDestroy) {
+  const fuse::Inode tmp = lookup("/tmp");
+  EXPECT_EQ(lookup("/tmp"), tmp);
+  const fuse::Inode dev = lookup("/dev");
+  inodes_.forget(tmp, 1);
+  model_.learn(true, req::forget(tmp, 1), {}, kMaxRequest);
+  model_.check(inodes_, handles_, FUSE_FORGET);
+  const std::pair<fuse::Inode, uint64_t> both[] = {{tmp, 5}, {dev, 1}};
+  inodes_.forget_many(both);
+  model_.learn(true, req::batch_forget(both), {}, kMaxRequest);
+  model_.check(inodes_, handles_, FUSE_BATCH_FORGET);
+  // A FORGET the server drops (shorter than fuse_forget_in) changes nothing.
+  auto short_forget = req::forget(1, 2);
+  short_forget.resize(short_forget.size() - 8);
+  const uint32_t len = static_cast<uint32_t>(short_forget.size());
+  std::memcpy(short_forget.data(), &len, sizeof(len));
+  model_.learn(true, short_forget, {}, kMaxRequest);
+  model_.check_all(inodes_, handles_);
+
+  const fuse::Handle fh = handles_.insert(1, path_fd("/"));
+  model_.learn(true, req::opendir(1), reply_with(opened(fh)), kMaxRequest);
+  model_.check(inodes_, handles_, FUSE_OPENDIR);
+  ASSERT_TRUE(handles_.remove(fh, 1));
+  model_.learn(true, req::releasedir(1, fh), reply_bytes(16, 0, 1, 16), kMaxRequest);
+  model_.check_all(inodes_, handles_);
+
+  lookup("/tmp");
+  inodes_.clear();
+  model_.learn(false, req::destroy(), reply_bytes(16, 0, 1, 16), kMaxRequest);
+  model_.check_all(inodes_, handles_);
+}
+
+TEST_F(TableOracleDeathTest, FiresOnAReferenceTheClientWasNotHanded) {
+  const fuse::Inode tmp = lookup("/tmp");
+  inodes_.add_or_ref(path_fd("/tmp"), stat_of("/tmp"));  // no reply tells the client
+  EXPECT_DEATH(model_.check_all(inodes_, handles_),
+               "inode [0-9]+ has refcount 2, the client holds 1");
+  // The same through the request that named it.
+  EXPECT_DEATH(lookup("/tmp"), "inode [0-9]+ has refcount 3, the client holds 2");
+  (void)tmp;
+}
+
+TEST_F(TableOracleDeathTest, FiresOnAnEntryTheClientNeverSaw) {
+  lookup("/tmp");
+  inodes_.add_or_ref(path_fd("/dev"), stat_of("/dev"));
+  EXPECT_DEATH(model_.check(inodes_, handles_, FUSE_GETATTR),
+               "inode table holds 3 inodes, the client was handed 2");
+}
+
+TEST_F(TableOracleDeathTest, FiresOnAForgetTheTableIgnored) {
+  const fuse::Inode tmp = lookup("/tmp");
+  lookup("/tmp");
+  model_.learn(true, req::forget(tmp, 1), {}, kMaxRequest);
+  EXPECT_DEATH(model_.check(inodes_, handles_, FUSE_FORGET),
+               "inode [0-9]+ has refcount 2, the client holds 1");
+}
+
+TEST_F(TableOracleDeathTest, FiresOnADestroyThatKeepsEntries) {
+  lookup("/tmp");
+  model_.learn(false, req::destroy(), reply_bytes(16, 0, 1, 16), kMaxRequest);
+  EXPECT_DEATH(model_.check(inodes_, handles_, FUSE_DESTROY),
+               "inode table holds 2 inodes, the client was handed 0");
+}
+
+TEST_F(TableOracleDeathTest, FiresOnALeakedOrUnknownHandle) {
+  handles_.insert(1, path_fd("/"));  // no reply handed it out
+  EXPECT_DEATH(model_.check(inodes_, handles_, FUSE_OPEN),
+               "handle table holds 1 handles, the client has 0 open");
+  EXPECT_DEATH(model_.learn(true, req::release(1, 7), reply_bytes(16, 0, 1, 16), kMaxRequest),
+               "RELEASE of handle 7 succeeded, but it is not open");
+}
+
+// Writeback: the file system's mode must be what INIT granted. Planted: the
+// server's INIT granted it to one file system; another, never initialised, is off.
+TEST(WritebackOracleDeathTest, FiresWhenTheFileSystemDisagreesWithInit) {
+  char dir[] = "/tmp/pfs-writeback-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  passthrough::Config cfg;
+  cfg.root_dir = dir;
+  cfg.writeback = true;
+  auto granted = passthrough::PassthroughFs::create(cfg);
+  auto other = passthrough::PassthroughFs::create(cfg);
+  ASSERT_TRUE(granted.ok() && other.ok());
+  fuse::Server server(**granted);
+  transport::memory::Session session(server);
+  session.init(transport::memory::kLinuxInitFlags | FUSE_WRITEBACK_CACHE);
+  ASSERT_NE(server.negotiated_flags() & FUSE_WRITEBACK_CACHE, 0u);
+  check_writeback(server, **granted);
+  EXPECT_DEATH(check_writeback(server, **other), "writeback: the file system has it off");
+  ::rmdir(dir);
+}
+
+// A thread left with a guest's gid (what a ScopedCredentials that forgot its
+// restore leaves) fires the thread-ids oracle.
+TEST(ThreadIdsOracleDeathTest, FiresOnAnIdLeftBehind) {
+  ThreadIds ids;
+  ids.take();
+  ids.check("unchanged");
+  EXPECT_DEATH(
+      {
+        ThreadIds in_child;
+        in_child.take();
+        if (::syscall(SYS_setresgid, -1L, 4321L, -1L) != 0) std::abort();
+        in_child.check("after the planted setresgid");
+      },
+      "thread ids [0-9]+/4321 after the planted setresgid, baseline");
 }
 
 }  // namespace

@@ -78,15 +78,6 @@ ScopedCredentials::ScopedCredentials(ScopedCredentials&& other) noexcept
     : uid_changed_(std::exchange(other.uid_changed_, false)),
       gid_changed_(std::exchange(other.gid_changed_, false)) {}
 
-ScopedCredentials& ScopedCredentials::operator=(ScopedCredentials&& other) noexcept {
-  if (this != &other) {
-    restore();
-    uid_changed_ = std::exchange(other.uid_changed_, false);
-    gid_changed_ = std::exchange(other.gid_changed_, false);
-  }
-  return *this;
-}
-
 void ScopedCredentials::restore() {
   // The uid goes back first: only then may this thread change its gid again.
   if (std::exchange(uid_changed_, false)) {

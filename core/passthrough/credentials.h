@@ -25,7 +25,7 @@ class ScopedCredentials {
   ScopedCredentials() = default;  // changes nothing
   ~ScopedCredentials();
   ScopedCredentials(ScopedCredentials&& other) noexcept;
-  ScopedCredentials& operator=(ScopedCredentials&& other) noexcept;
+  ScopedCredentials& operator=(ScopedCredentials&&) = delete;  // nothing needs it
   ScopedCredentials(const ScopedCredentials&) = delete;
   ScopedCredentials& operator=(const ScopedCredentials&) = delete;
 

@@ -150,18 +150,6 @@ TempDir::TempDir(TempDir&& other) noexcept
   other.name_.clear();
 }
 
-TempDir& TempDir::operator=(TempDir&& other) noexcept {
-  if (this != &other) {
-    remove();
-    parent_fd_ = std::exchange(other.parent_fd_, -1);
-    name_ = std::move(other.name_);
-    other.name_.clear();
-    fd_ = std::move(other.fd_);
-    key_ = other.key_;
-  }
-  return *this;
-}
-
 std::pair<std::string, ScopedFd> TempDir::into_inner() {
   parent_fd_ = -1;
   std::pair<std::string, ScopedFd> out(std::move(name_), std::move(fd_));

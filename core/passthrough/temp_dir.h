@@ -22,7 +22,7 @@ class TempDir {
   TempDir() = default;  // empty: owns nothing, removes nothing
   ~TempDir();
   TempDir(TempDir&& other) noexcept;
-  TempDir& operator=(TempDir&& other) noexcept;
+  TempDir& operator=(TempDir&&) = delete;  // nothing needs it
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 

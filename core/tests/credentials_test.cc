@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/tests/passthrough_scratch.h"
@@ -111,11 +112,11 @@ TEST_F(CredentialsTest, OnlyGidOrOnlyUid) {
 TEST_F(CredentialsTest, MoveKeepsOneRestore) {
   std::thread([&] {
     {
-      ScopedCredentials outer;
+      std::optional<ScopedCredentials> outer;
       {
         auto creds = ScopedCredentials::set(1000, 1000);
         ASSERT_TRUE(creds.ok());
-        outer = std::move(*creds);
+        outer.emplace(std::move(*creds));
       }
       // The moved-from one did not restore.
       EXPECT_EQ(thread_euid(), 1000u);

@@ -136,10 +136,10 @@ TEST_F(TempDirTest, MoveTransfersOwnership) {
     TempDir gone = std::move(t.value());  // an empty one: removes nothing
   }
   EXPECT_TRUE(is_dir(name));
-  TempDir other;
-  other = std::move(moved);
-  EXPECT_TRUE(is_dir(name));
-  other = TempDir();  // assigning over an armed one removes it
+  {
+    TempDir last(std::move(moved));
+    EXPECT_TRUE(is_dir(name));
+  }  // the armed one removes it
   EXPECT_FALSE(is_dir(name));
 }
 
