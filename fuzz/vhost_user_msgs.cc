@@ -9,17 +9,17 @@
 //               bit 5 "primed": a memfd sealed against writes (F_SEAL_WRITE: a
 //               shared writable mapping of it fails), an eventfd at count 1 (as a
 //               kick fd, a kick already pending), a pipe holding one byte (a kick
-//               fd that reads short);
+//               fd that reads short; its write end stays with the harness);
 //               bit 6: eight fds more (8-15: more than a message may carry)
 //   12 bytes    the header (request, flags, size) as is
 //   payload     min(size, what is left) bytes
 // The harness sends every record (fds by SCM_RIGHTS; records without fds coalesced
 // into one write), shuts its sending side, then lets the back-end handle messages
 // until it ends the connection, serving the device's kicked queues after each
-// message. Replies are drained and checked as a stream. Eventfds and primed pipes
-// are made per input; memfds and unprimed pipes come from a per-process pool (the
-// k-th fd of a record is the k-th of its kind), put back as new after each input:
-// file offset to 0, contents to zeros.
+// message. Replies are drained and checked as a stream. Eventfds are made per
+// input; memfds and pipes come from a per-process pool (the k-th fd of a record
+// is the k-th of its kind), put back as new after each input: file offset to 0,
+// contents to zeros, a primed pipe's byte written again once a kick read it.
 //
 // pfsd mode: an input that starts with the 4 bytes "PFSD" and a mode byte is
 // served the way pfsd serves a front-end, by Backend::serve() (its loop, its kick
@@ -117,7 +117,14 @@ class FdSource {
     if (::pipe2(p, O_CLOEXEC) != 0) pfs::fuzz::oracle_fail("pipe2 failed");
     ::close(p[1]);
     hup_pipe_.reset(p[0]);
+    for (PooledPipe& pp : primed_pipes_) {
+      if (::pipe2(p, O_CLOEXEC) != 0) pfs::fuzz::oracle_fail("pipe2 failed");
+      pp.read.reset(p[0]);
+      pp.write.reset(p[1]);
+      put_byte(pp);
+    }
     used_.reserve(4 * kMaxRecordFds);
+    used_pipes_.reserve(kMaxRecordFds);
   }
 
   // The fd of the `slot`th place of a record of fdspec `spec` (-1 when it could not
@@ -139,13 +146,11 @@ class FdSource {
       return owned.back().get();
     }
     if (!primed) return hup_pipe_.get();
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) return -1;
-    const char one = 1;
-    [[maybe_unused]] const ssize_t n = ::write(p[1], &one, 1);
-    ::close(p[1]);
-    owned.emplace_back(p[0]);
-    return p[0];
+    PooledPipe& pp = primed_pipes_[slot];
+    if (!pp.used) used_pipes_.push_back(&pp);
+    pp.used = true;
+    pp.read_from = pp.read_from || request == static_cast<uint32_t>(vu::Request::kSetVringKick);
+    return pp.read.get();
   }
 
   // After an input: every pooled memfd it used is as new again.
@@ -158,6 +163,14 @@ class FdSource {
       m->used = m->moved = false;
     }
     used_.clear();
+    for (PooledPipe* pp : used_pipes_) {
+      int unread = 1;
+      if (pp->read_from && ::ioctl(pp->read.get(), FIONREAD, &unread) == 0 && unread == 0) {
+        put_byte(*pp);
+      }
+      pp->used = pp->read_from = false;
+    }
+    used_pipes_.clear();
   }
 
  private:
@@ -179,7 +192,21 @@ class FdSource {
     m.map = static_cast<uint8_t*>(p);
   }
 
+  // A pipe holding one byte; its write end stays here, to put the byte back.
+  struct PooledPipe {
+    pfs::ScopedFd read;
+    pfs::ScopedFd write;
+    bool used = false;
+    bool read_from = false;  // sent as a kick fd
+  };
+  static void put_byte(PooledPipe& pp) {
+    const char one = 1;
+    if (::write(pp.write.get(), &one, 1) != 1) pfs::fuzz::oracle_fail("pipe write failed");
+  }
+
   std::array<std::array<std::array<PooledMemfd, kMaxRecordFds>, 2>, 2> memfds_;  // [primed][big]
+  std::array<PooledPipe, kMaxRecordFds> primed_pipes_;
+  std::vector<PooledPipe*> used_pipes_;
   std::vector<PooledMemfd*> used_;
   std::array<uint8_t, 65536> zeros_{};
   pfs::ScopedFd hup_pipe_;
