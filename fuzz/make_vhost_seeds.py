@@ -53,6 +53,58 @@ def vhost_seeds():
     yield "short_region", msg(5, struct.pack("<II", 1, 0) + REGION, fds=1, kind=2)
     yield "bad_version", msg(1, flags=2)
     yield from error_seeds()
+    yield from pfsd_seeds()
+    yield from fd_seeds()
+
+
+PFSD = b"PFSD"  # pfsd mode: Backend::serve(); the mode byte follows (vhost_user_msgs.cc)
+WORKERS, CALLER = 0, 1
+EOF_END, SHUTDOWN, CLOSE_AT_ONCE, CLOSE_WHEN_READ = 0, 2, 4, 6
+SHUTDOWN_FIRST = 8
+PRIMED, EIGHT_MORE = 4, 8  # fdspec bits 5 and 6, as msg()'s kind
+
+
+def pfsd_seeds():
+    stop = msg(11, state(0, 0)) + msg(11, state(1, 0))
+    for mode, name in ((WORKERS, "workers"), (CALLER, "caller")):
+        yield f"pfsd_{name}_eof", PFSD + bytes([mode]) + setup()
+        yield f"pfsd_{name}_stop", PFSD + bytes([mode]) + setup() + stop
+        yield f"pfsd_{name}_shutdown", PFSD + bytes([mode | SHUTDOWN]) + setup()
+        # Kick fds already kicked (eventfds at count 1): the queues serve at once.
+        yield f"pfsd_{name}_kicked", PFSD + bytes([mode]) + setup() + \
+            msg(12, u64(0), fds=1, kind=1 | PRIMED) + msg(12, u64(1), fds=1, kind=1 | PRIMED)
+    # Kick fds that are not eventfds: one whose writer is gone (POLLHUP), one that
+    # reads short (a pipe holding one byte); each ends its queue's worker.
+    yield "pfsd_workers_bad_kicks", PFSD + bytes([WORKERS]) + setup() + \
+        msg(12, u64(0), fds=1, kind=3) + msg(12, u64(1), fds=1, kind=3 | PRIMED)
+    # The stream ends inside a message: shutdown() ends the wait for its rest.
+    yield "pfsd_caller_shutdown_truncated", PFSD + bytes([CALLER | SHUTDOWN]) + setup() + \
+        msg(2, u64(0))[:-4]
+    # The front-end goes away: before any reply could be sent (each of these is the
+    # first reply the back-end tries), or after reading nothing back (its next
+    # read, of a header, of the rest of one, of a payload, fails).
+    for name, first in (("get_protocol_features", msg(15)), ("get_max_mem_slots", msg(36)),
+                        ("reply_ack", ACK + msg(3, flags=V1 | NEED_REPLY))):
+        yield f"pfsd_gone_before_{name}", PFSD + bytes([CALLER | CLOSE_AT_ONCE]) + first
+    gone = PFSD + bytes([CALLER | CLOSE_WHEN_READ]) + msg(1)
+    yield "pfsd_gone_unread", gone
+    yield "pfsd_gone_unread_header", gone + msg(1)[:8]
+    yield "pfsd_gone_unread_payload", gone + msg(2, u64(0))[:-4]
+    yield "pfsd_workers_gone_unread", PFSD + bytes([WORKERS | CLOSE_WHEN_READ]) + setup()
+    # shutdown() before serve() starts: it returns at once.
+    yield "pfsd_shutdown_first", PFSD + bytes([WORKERS | SHUTDOWN_FIRST]) + setup()
+
+
+def fd_seeds():
+    """The fdspec bits beyond kind: sealed memfds, primed kick fds, too many fds."""
+    one = struct.pack("<II", 1, 0)
+    yield "mem_sealed_region", msg(5, one + REGION, fds=1, kind=0 | PRIMED)
+    yield "mem_add_sealed_region", msg(37, u64(0) + REGION, fds=1, kind=2 | PRIMED)
+    yield "too_many_fds", bytes([1 | (1 << 3) | 0x40]) + struct.pack("<III", 12, V1, 8) + u64(0)
+    # A queue whose kick fd reads short (a pipe with one byte), one whose writer is
+    # gone, and one with a kick pending: served on the fuzzer's thread.
+    yield "kick_fds_primed", setup() + msg(12, u64(0), fds=1, kind=3 | PRIMED) + \
+        msg(12, u64(1), fds=1, kind=1 | PRIMED) + msg(12, u64(1), fds=1, kind=3)
 
 
 def region(gpa, size, uva, off=0):

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/fuse.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,6 +30,7 @@
 #include "core/transport/memory/session.h"
 #include "fuzz/fault_mode.h"
 #include "fuzz/guarded_buffer.h"
+#include "fuzz/plausible_fs.h"
 #include "fuzz/scratch_area.h"
 #include "fuzz/table_oracle.h"
 #include "fuzz/vhost_reply_stream.h"
@@ -485,6 +488,102 @@ TEST(ThreadIdsOracleDeathTest, FiresOnAnIdLeftBehind) {
         in_child.check("after the planted setresgid");
       },
       "thread ids [0-9]+/4321 after the planted setresgid, baseline");
+}
+
+// One drain() takes every reply, however many sends they came in (it stops at the
+// first short read): the last one, malformed, is seen.
+TEST(VhostReplyOracleDeathTest, DrainTakesEveryReplyQueued) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ScopedFd a(sv[0]), b(sv[1]);
+  const auto one = vhost_reply(1, 0x5, {1, 2, 3, 4, 5, 6, 7, 8});
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(::send(b.get(), one.data(), one.size(), 0), static_cast<ssize_t>(one.size()));
+  }
+  const auto bad = vhost_reply(1, 0x4, {});
+  ASSERT_EQ(::send(b.get(), bad.data(), bad.size(), 0), static_cast<ssize_t>(bad.size()));
+  VhostReplyStream s;
+  EXPECT_DEATH(s.drain(a.get()), "malformed reply header");
+}
+
+namespace vu = transport::vhost_user;
+
+// A back-end and its device, and a way to run a queue on it.
+struct VhostRig {
+  PlausibleFs fs;
+  fuse::Server server{fs};
+  vu::FsDevice device{server, nullptr, vu::FsDevice::kDefaultMaxQueues,
+                      vu::FsDevice::Serving::kCallerThread};
+  vu::Backend backend{device, nullptr};
+  ScopedFd region{::memfd_create("oracles-test", MFD_CLOEXEC)};
+  ScopedFd kick{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+
+  // Acks `features` with a SET_FEATURES message.
+  void ack(uint64_t features) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ScopedFd a(sv[0]), b(sv[1]);
+    const auto m = vu::encode(static_cast<uint32_t>(vu::Request::kSetFeatures), vu::kVersion,
+                              &features, sizeof(features));
+    ASSERT_EQ(::send(a.get(), m.data(), m.size(), 0), static_cast<ssize_t>(m.size()));
+    ASSERT_TRUE(backend.serve_one(b.get(), nullptr));
+    ASSERT_EQ(backend.acked_features(), features);
+  }
+  // Starts queue 1 on the device behind the back-end's back.
+  void start_queue() {
+    ASSERT_EQ(::ftruncate(region.get(), 65536), 0);
+    auto mem = std::make_shared<vu::GuestMemory>();
+    const uint64_t uva = 0x7f0000000000;
+    ASSERT_EQ(mem->add(vu::MemRegion{0x100000, 0x10000, uva, 0}, region.get(), nullptr), kOk);
+    vu::QueueConfig c;
+    c.mem = mem;
+    c.size = 64;
+    c.addrs = {uva, uva + 0x1000, uva + 0x2000};
+    c.kick_fd = kick.get();
+    ASSERT_EQ(device.start_queue(1, c, nullptr), kOk);
+  }
+};
+
+TEST(VhostBackendOracle, HoldsForAFreshBackEnd) {
+  VhostRig rig;
+  for (uint32_t request : {0u, 4u, 11u, 34u})
+    check_vhost_backend(rig.backend, rig.device, request, 1);
+  rig.ack(vu::kFeatureVersion1);
+  check_vhost_backend(rig.backend, rig.device, 0, 0);
+  rig.start_queue();
+  check_vhost_backend(rig.backend, rig.device, 11, 0);  // GET_VRING_BASE of another queue
+}
+
+TEST(VhostBackendOracleDeathTest, FiresOnStateAResetOrStopLeaves) {
+  EXPECT_DEATH(
+      {
+        VhostRig rig;
+        rig.ack(vu::kFeatureVersion1);
+        check_vhost_backend(rig.backend, rig.device, 4, 0);
+      },
+      "features left after RESET_OWNER");
+  EXPECT_DEATH(
+      {
+        VhostRig rig;
+        rig.start_queue();
+        check_vhost_backend(rig.backend, rig.device, 34, 0);
+      },
+      "queue 1 still runs after RESET_DEVICE");
+  EXPECT_DEATH(
+      {
+        VhostRig rig;
+        rig.start_queue();
+        check_vhost_backend(rig.backend, rig.device, 11, 1);
+      },
+      "queue 1 still runs after GET_VRING_BASE");
+}
+
+TEST(VhostLogOracleDeathTest, FiresOnAnythingButOneLineOfText) {
+  check_vhost_log_line("queue 1: kick fd is not an eventfd (read 1); queue stopped");
+  EXPECT_DEATH(check_vhost_log_line(""), "logged an empty line");
+  EXPECT_DEATH(check_vhost_log_line("one\nforged line"), "control character");
+  EXPECT_DEATH(check_vhost_log_line("\x1b[2J"), "control character");
+  EXPECT_DEATH(check_vhost_log_line("del\x7f"), "control character");
 }
 
 }  // namespace

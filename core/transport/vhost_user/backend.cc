@@ -334,11 +334,10 @@ bool Backend::serve_one(int sock, End* end) {
 }
 
 Backend::End Backend::serve(ScopedFd sock) {
-  {
-    std::lock_guard lock(sock_mu_);
-    if (shutdown_) return End::kShutdown;
-    sock_ = sock.get();
-  }
+  std::unique_lock lock(sock_mu_);
+  if (shutdown_) return End::kShutdown;
+  sock_ = sock.get();
+  lock.unlock();
   End end = End::kDisconnected;
   // With FsDevice::Serving::kCallerThread the queues are served here too: wait for
   // the socket or a kick, whichever comes first. Otherwise kicks is always empty.
@@ -363,7 +362,7 @@ Backend::End Backend::serve(ScopedFd sock) {
     if (!serve_one(sock.get(), &end)) break;
   }
   device_.stop_all();
-  std::lock_guard lock(sock_mu_);
+  lock.lock();
   sock_ = -1;
   return shutdown_ ? End::kShutdown : end;
 }

@@ -100,7 +100,9 @@ RecvError receive(int sock, Message& out, std::string* why) {
   // truncation (MSG_CTRUNC) only means the fds could not be installed: pfsd is out
   // of fds. More than kMaxFds is refused below, as malformed.
   constexpr size_t kScmMaxFd = 253;
-  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kScmMaxFd)> control{};
+  // Not zeroed (a 1 KiB memset per message): only what the kernel reports in
+  // msg_controllen is read.
+  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kScmMaxFd)> control;
   iovec iov{hdr.data(), hdr.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
