@@ -160,8 +160,11 @@ TEST(StreamActivity, WaitParksUntilThereIsSomethingToRace) {
   for (int how = 0; how < 3; ++how) {
     StreamActivity a;
     std::atomic<bool> woke{false};
+    // Read here, not on the waiter: a waiter scheduled after the poke would read
+    // the new epoch and wait for good (it hung once on a loaded machine).
+    const uint32_t seen = a.epoch();
     std::thread waiter([&] {
-      a.wait(a.epoch());
+      a.wait(seen);
       woke = true;
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
