@@ -19,6 +19,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/fuse/server.h"
@@ -255,6 +256,13 @@ TEST(GuardedBuffer, KeepsItsBufferAcrossRequests) {
 }
 #endif
 
+// A connected unix stream socket pair (both invalid if socketpair failed).
+std::pair<ScopedFd, ScopedFd> socket_pair() {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return {};
+  return {ScopedFd(sv[0]), ScopedFd(sv[1])};
+}
+
 std::vector<uint8_t> vhost_reply(uint32_t request, uint32_t flags, std::vector<uint8_t> payload) {
   const uint32_t size = static_cast<uint32_t>(payload.size());
   std::vector<uint8_t> out(12 + payload.size());
@@ -311,9 +319,8 @@ TEST(VhostReplyOracleDeathTest, FiresOnAMalformedOrUnfinishedReply) {
 
 // drain() reads the socket until it is empty and keeps a partial reply for later.
 TEST(VhostReplyOracle, DrainReadsTheSocket) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  ScopedFd a(sv[0]), b(sv[1]);
+  auto [a, b] = socket_pair();
+  ASSERT_TRUE(a.valid() && b.valid());
   const auto one = vhost_reply(3, 0x5, {1, 2, 3, 4, 5, 6, 7, 8});
   VhostReplyStream s;
   ASSERT_EQ(::send(b.get(), one.data(), 15, 0), 15);
@@ -493,9 +500,8 @@ TEST(ThreadIdsOracleDeathTest, FiresOnAnIdLeftBehind) {
 // One drain() takes every reply, however many sends they came in (it stops at the
 // first short read): the last one, malformed, is seen.
 TEST(VhostReplyOracleDeathTest, DrainTakesEveryReplyQueued) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  ScopedFd a(sv[0]), b(sv[1]);
+  auto [a, b] = socket_pair();
+  ASSERT_TRUE(a.valid() && b.valid());
   const auto one = vhost_reply(1, 0x5, {1, 2, 3, 4, 5, 6, 7, 8});
   for (int i = 0; i < 100; ++i) {
     ASSERT_EQ(::send(b.get(), one.data(), one.size(), 0), static_cast<ssize_t>(one.size()));
@@ -520,9 +526,8 @@ struct VhostRig {
 
   // Acks `features` with a SET_FEATURES message.
   void ack(uint64_t features) {
-    int sv[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    ScopedFd a(sv[0]), b(sv[1]);
+    auto [a, b] = socket_pair();
+    ASSERT_TRUE(a.valid() && b.valid());
     const auto m = vu::encode(static_cast<uint32_t>(vu::Request::kSetFeatures), vu::kVersion,
                               &features, sizeof(features));
     ASSERT_EQ(::send(a.get(), m.data(), m.size(), 0), static_cast<ssize_t>(m.size()));
